@@ -1,0 +1,87 @@
+#include "core/buf.h"
+#include "core/hash.h"
+#include "core/log.h"
+#include "core/status.h"
+#include "core/str.h"
+#include "unit.h"
+
+TEST(buf_cap_refuses_growth) {
+    smg_buf_t b;
+    smg_buf_init(&b, 8);
+    EXPECT_EQ_INT(smg_buf_append_c(&b, "12345678"), SMG_OK);
+    EXPECT_EQ_INT(smg_buf_append_c(&b, "9"), SMG_ETOOBIG);
+    EXPECT_EQ_MEM(b.ptr, b.len, "12345678");
+    smg_buf_free(&b);
+}
+
+TEST(buf_appendf_long) {
+    smg_buf_t b;
+    smg_buf_init(&b, 0);
+    char big[1000];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    EXPECT_EQ_INT(smg_buf_appendf(&b, "<%s>%d", big, 42), SMG_OK);
+    EXPECT_EQ_INT(b.len, 1003);
+    EXPECT(b.ptr[0] == '<' && b.ptr[1000] == '>' && b.ptr[1002] == '2');
+    smg_buf_free(&b);
+}
+
+TEST(buf_json_escape) {
+    smg_buf_t b;
+    smg_buf_init(&b, 0);
+    EXPECT_EQ_INT(smg_buf_append_json_escaped(&b, SMG_STR("a\"b\\c\n\x01 é")), SMG_OK);
+    EXPECT_EQ_STR(b.ptr, "a\\\"b\\\\c\\n\\u0001 é");
+    smg_buf_free(&b);
+}
+
+TEST(buf_consume) {
+    smg_buf_t b;
+    smg_buf_init(&b, 0);
+    EXPECT_EQ_INT(smg_buf_append_c(&b, "hello world"), SMG_OK);
+    smg_buf_consume(&b, 6);
+    EXPECT_EQ_STR(b.ptr, "world");
+    smg_buf_consume(&b, 100);
+    EXPECT_EQ_INT(b.len, 0);
+    smg_buf_free(&b);
+}
+
+TEST(str_helpers) {
+    EXPECT(smg_str_eq_nocase(SMG_STR("Content-Length"), SMG_STR("content-length")));
+    EXPECT(!smg_str_eq_nocase(SMG_STR("Content-Length"), SMG_STR("content-lengt")));
+    smg_str_t t = smg_str_trim(SMG_STR(" \t x y \t"));
+    EXPECT_EQ_MEM(t.ptr, t.len, "x y");
+    unsigned long long v = 0;
+    EXPECT(smg_str_to_u64(SMG_STR("18446744073709551615"), ~0ull, &v));
+    EXPECT(v == ~0ull);
+    EXPECT(!smg_str_to_u64(SMG_STR("18446744073709551616"), ~0ull, &v));
+    EXPECT(!smg_str_to_u64(SMG_STR("12a"), ~0ull, &v));
+    EXPECT(!smg_str_to_u64(SMG_STR(""), ~0ull, &v));
+    EXPECT(!smg_str_to_u64(SMG_STR("101"), 100, &v));
+    EXPECT_EQ_INT(smg_str_find(SMG_STR("abcabd"), SMG_STR("abd")), 3);
+    EXPECT_EQ_INT(smg_str_find(SMG_STR("abc"), SMG_STR("abd")), -1);
+}
+
+TEST(status_names) {
+    EXPECT_EQ_STR(smg_status_name(SMG_ETOOBIG), "SMG_ETOOBIG");
+    EXPECT_EQ_STR(smg_status_str(SMG_OK), "ok");
+    EXPECT_EQ_STR(smg_status_name(-999), "SMG_UNKNOWN");
+}
+
+TEST(log_levels) {
+    EXPECT_EQ_INT(smg_log_level_parse(SMG_STR("DEBUG")), SMG_LOG_DEBUG);
+    EXPECT_EQ_INT(smg_log_level_parse(SMG_STR("warning")), SMG_LOG_WARN);
+    EXPECT_EQ_INT(smg_log_level_parse(SMG_STR("loud")), -1);
+}
+
+TEST(rand_below_in_range) {
+    int seen[5] = {0};
+    for (int i = 0; i < 5000; i++) {
+        uint32_t r = smg_rand_below(5);
+        EXPECT(r < 5);
+        seen[r]++;
+    }
+    for (int i = 0; i < 5; i++)
+        EXPECT(seen[i] > 700);
+    EXPECT(smg_hash64("abc", 3, 0) == smg_hash64("abc", 3, 0));
+    EXPECT(smg_hash64("abc", 3, 0) != smg_hash64("abd", 3, 0));
+}
