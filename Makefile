@@ -80,15 +80,22 @@ check-banned:
 docs: $(BUILD)/smg
 	@tools/gen-config-doc.sh $(BUILD)/smg > docs/configuration.md
 
-# libFuzzer targets (clang). FUZZ_BUILD holds them.
+# libFuzzer targets (clang): the library is compiled once with coverage
+# instrumentation into build-fuzz/obj, each target links against it.
 FUZZ_BUILD := build-fuzz
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Isrc -pthread -fsanitize=fuzzer,address,undefined \
-	-fno-sanitize-recover=all
-$(FUZZ_BUILD)/%: tests/fuzz/%.c $(LIB_SRC)
-	@mkdir -p $(FUZZ_BUILD)
-	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS)
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Isrc -pthread -fsanitize=address,undefined \
+	-fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_OBJ := $(LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
+$(FUZZ_BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+$(FUZZ_BUILD)/libsmg-fuzz.a: $(FUZZ_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+$(FUZZ_BUILD)/%: tests/fuzz/%.c $(FUZZ_BUILD)/libsmg-fuzz.a
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_BUILD)/libsmg-fuzz.a $(LDLIBS)
 fuzz: $(FUZZ_BIN)
 fuzz-replay: $(FUZZ_BIN)
 	@tests/fuzz/replay.sh $(FUZZ_BUILD)
@@ -96,4 +103,4 @@ fuzz-replay: $(FUZZ_BIN)
 clean:
 	rm -rf build build-asan build-tsan build-fuzz
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(FUZZ_BUILD)/obj -name '*.d' 2>/dev/null)

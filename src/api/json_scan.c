@@ -1,0 +1,442 @@
+#include "api/json_scan.h"
+
+#include <string.h>
+
+typedef struct {
+    const unsigned char *p;
+    const unsigned char *end;
+    const unsigned char *start;
+    const char *err;
+    const unsigned char *err_at;
+} scanner_t;
+
+static int fail(scanner_t *s, const char *msg) {
+    if (!s->err) {
+        s->err = msg;
+        s->err_at = s->p;
+    }
+    return -1;
+}
+
+static void skip_ws(scanner_t *s) {
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\n' || *s->p == '\r' || *s->p == '\t'))
+        s->p++;
+}
+
+static int hexval(unsigned char c) {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static int read_hex4(scanner_t *s, unsigned *out) {
+    if (s->end - s->p < 4)
+        return fail(s, "truncated \\u escape");
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        int h = hexval(s->p[i]);
+        if (h < 0)
+            return fail(s, "bad \\u escape");
+        v = v << 4 | (unsigned)h;
+    }
+    s->p += 4;
+    *out = v;
+    return 0;
+}
+
+/* Length of a valid UTF-8 sequence starting at p (1..4), or 0 if invalid. */
+static size_t utf8_len(const unsigned char *p, const unsigned char *end) {
+    unsigned char c = p[0];
+    if (c < 0x80)
+        return 1;
+    size_t n;
+    unsigned min;
+    unsigned cp;
+    if ((c & 0xE0) == 0xC0) {
+        n = 2;
+        min = 0x80;
+        cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+        n = 3;
+        min = 0x800;
+        cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+        n = 4;
+        min = 0x10000;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if ((size_t)(end - p) < n)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+        cp = cp << 6 | (p[i] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return n;
+}
+
+/* s->p at the opening quote. */
+static int scan_string(scanner_t *s) {
+    s->p++;
+    for (;;) {
+        /* fast path over plain ASCII */
+        while (s->p < s->end && *s->p >= 0x20 && *s->p < 0x80 && *s->p != '"' && *s->p != '\\')
+            s->p++;
+        if (s->p >= s->end)
+            return fail(s, "unterminated string");
+        unsigned char c = *s->p;
+        if (c == '"') {
+            s->p++;
+            return 0;
+        }
+        if (c == '\\') {
+            s->p++;
+            if (s->p >= s->end)
+                return fail(s, "unterminated string");
+            c = *s->p++;
+            switch (c) {
+            case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+                break;
+            case 'u': {
+                unsigned u;
+                if (read_hex4(s, &u))
+                    return -1;
+                if (u >= 0xD800 && u <= 0xDBFF) {
+                    if (s->end - s->p < 6 || s->p[0] != '\\' || s->p[1] != 'u')
+                        return fail(s, "lone surrogate in \\u escape");
+                    s->p += 2;
+                    unsigned lo;
+                    if (read_hex4(s, &lo))
+                        return -1;
+                    if (lo < 0xDC00 || lo > 0xDFFF)
+                        return fail(s, "lone surrogate in \\u escape");
+                } else if (u >= 0xDC00 && u <= 0xDFFF) {
+                    return fail(s, "lone surrogate in \\u escape");
+                }
+                break;
+            }
+            default:
+                s->p--;
+                return fail(s, "bad escape in string");
+            }
+            continue;
+        }
+        if (c < 0x20)
+            return fail(s, "control character in string");
+        size_t n = utf8_len(s->p, s->end);
+        if (!n)
+            return fail(s, "invalid UTF-8 in string");
+        s->p += n;
+    }
+}
+
+static int scan_number(scanner_t *s) {
+    if (s->p < s->end && *s->p == '-')
+        s->p++;
+    if (s->p >= s->end)
+        return fail(s, "bad number");
+    if (*s->p == '0') {
+        s->p++;
+    } else if (*s->p >= '1' && *s->p <= '9') {
+        while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
+            s->p++;
+    } else {
+        return fail(s, "bad number");
+    }
+    if (s->p < s->end && *s->p == '.') {
+        s->p++;
+        if (s->p >= s->end || *s->p < '0' || *s->p > '9')
+            return fail(s, "bad number");
+        while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
+            s->p++;
+    }
+    if (s->p < s->end && (*s->p == 'e' || *s->p == 'E')) {
+        s->p++;
+        if (s->p < s->end && (*s->p == '+' || *s->p == '-'))
+            s->p++;
+        if (s->p >= s->end || *s->p < '0' || *s->p > '9')
+            return fail(s, "bad number");
+        while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
+            s->p++;
+    }
+    return 0;
+}
+
+static int scan_lit(scanner_t *s, const char *lit, size_t n) {
+    if ((size_t)(s->end - s->p) < n || memcmp(s->p, lit, n) != 0)
+        return fail(s, "unexpected token");
+    s->p += n;
+    return 0;
+}
+
+/* Compare a raw JSON key (with quotes, validated) to a plain C string,
+ * decoding simple escapes. */
+static int key_equals(const unsigned char *k, size_t klen, const char *want) {
+    const unsigned char *p = k + 1, *e = k + klen - 1;
+    const unsigned char *w = (const unsigned char *)want;
+    while (p < e) {
+        unsigned ch;
+        if (*p == '\\') {
+            p++;
+            switch (*p) {
+            case 'u': {
+                unsigned v = 0;
+                for (int i = 1; i <= 4; i++)
+                    v = v << 4 | (unsigned)hexval(p[i]);
+                if (v >= 0x80)
+                    return 0; /* wanted keys are ASCII */
+                ch = v;
+                p += 5;
+                break;
+            }
+            case 'n': ch = '\n'; p++; break;
+            case 't': ch = '\t'; p++; break;
+            case 'r': ch = '\r'; p++; break;
+            case 'b': ch = '\b'; p++; break;
+            case 'f': ch = '\f'; p++; break;
+            default: ch = *p++; break;
+            }
+        } else {
+            ch = *p++;
+        }
+        if (!*w || *w != ch)
+            return 0;
+        w++;
+    }
+    return *w == '\0';
+}
+
+typedef struct {
+    const char *const *want;
+    size_t nwant;
+    smg_json_field_t *out;
+} top_t;
+
+static smg_json_type_t scan_value(scanner_t *s, int depth, top_t *top);
+
+static smg_json_type_t scan_value(scanner_t *s, int depth, top_t *top) {
+    skip_ws(s);
+    if (s->p >= s->end) {
+        fail(s, "unexpected end of input");
+        return SMG_JSON_ABSENT;
+    }
+    switch (*s->p) {
+    case '"':
+        return scan_string(s) ? SMG_JSON_ABSENT : SMG_JSON_STRING;
+    case 't':
+        return scan_lit(s, "true", 4) ? SMG_JSON_ABSENT : SMG_JSON_TRUE;
+    case 'f':
+        return scan_lit(s, "false", 5) ? SMG_JSON_ABSENT : SMG_JSON_FALSE;
+    case 'n':
+        return scan_lit(s, "null", 4) ? SMG_JSON_ABSENT : SMG_JSON_NULL;
+    case '[': {
+        if (depth >= SMG_JSON_MAX_DEPTH) {
+            fail(s, "nesting too deep");
+            return SMG_JSON_ABSENT;
+        }
+        s->p++;
+        skip_ws(s);
+        if (s->p < s->end && *s->p == ']') {
+            s->p++;
+            return SMG_JSON_ARRAY;
+        }
+        for (;;) {
+            if (scan_value(s, depth + 1, NULL) == SMG_JSON_ABSENT)
+                return SMG_JSON_ABSENT;
+            skip_ws(s);
+            if (s->p >= s->end) {
+                fail(s, "unterminated array");
+                return SMG_JSON_ABSENT;
+            }
+            if (*s->p == ',') {
+                s->p++;
+                continue;
+            }
+            if (*s->p == ']') {
+                s->p++;
+                return SMG_JSON_ARRAY;
+            }
+            fail(s, "expected ',' or ']'");
+            return SMG_JSON_ABSENT;
+        }
+    }
+    case '{': {
+        if (depth >= SMG_JSON_MAX_DEPTH) {
+            fail(s, "nesting too deep");
+            return SMG_JSON_ABSENT;
+        }
+        s->p++;
+        skip_ws(s);
+        if (s->p < s->end && *s->p == '}') {
+            s->p++;
+            return SMG_JSON_OBJECT;
+        }
+        for (;;) {
+            skip_ws(s);
+            if (s->p >= s->end || *s->p != '"') {
+                fail(s, "expected object key");
+                return SMG_JSON_ABSENT;
+            }
+            const unsigned char *k = s->p;
+            if (scan_string(s))
+                return SMG_JSON_ABSENT;
+            size_t klen = (size_t)(s->p - k);
+            skip_ws(s);
+            if (s->p >= s->end || *s->p != ':') {
+                fail(s, "expected ':'");
+                return SMG_JSON_ABSENT;
+            }
+            s->p++;
+            skip_ws(s);
+            const unsigned char *vstart = s->p;
+            smg_json_type_t t = scan_value(s, depth + 1, NULL);
+            if (t == SMG_JSON_ABSENT)
+                return SMG_JSON_ABSENT;
+            if (top) {
+                for (size_t i = 0; i < top->nwant; i++) {
+                    if (key_equals(k, klen, top->want[i])) {
+                        top->out[i].type = t;
+                        top->out[i].raw = smg_str((const char *)vstart, (size_t)(s->p - vstart));
+                    }
+                }
+            }
+            skip_ws(s);
+            if (s->p >= s->end) {
+                fail(s, "unterminated object");
+                return SMG_JSON_ABSENT;
+            }
+            if (*s->p == ',') {
+                s->p++;
+                continue;
+            }
+            if (*s->p == '}') {
+                s->p++;
+                return SMG_JSON_OBJECT;
+            }
+            fail(s, "expected ',' or '}'");
+            return SMG_JSON_ABSENT;
+        }
+    }
+    default:
+        if (*s->p == '-' || (*s->p >= '0' && *s->p <= '9'))
+            return scan_number(s) ? SMG_JSON_ABSENT : SMG_JSON_NUMBER;
+        fail(s, "unexpected character");
+        return SMG_JSON_ABSENT;
+    }
+}
+
+int smg_json_scan_top(smg_str_t doc, const char *const *want, size_t nwant, smg_json_field_t *out,
+                      smg_json_scan_info_t *info) {
+    scanner_t s = {(const unsigned char *)doc.ptr, (const unsigned char *)doc.ptr + doc.len,
+                   (const unsigned char *)doc.ptr, NULL, NULL};
+    for (size_t i = 0; i < nwant; i++)
+        out[i] = (smg_json_field_t){SMG_JSON_ABSENT, SMG_STR_NULL};
+    top_t top = {want, nwant, out};
+    if (doc.len == 0) {
+        info->root = SMG_JSON_ABSENT;
+        info->error = "empty body";
+        info->error_offset = 0;
+        return SMG_EPARSE;
+    }
+    /* RFC 8259 allows a UTF-8 BOM to be ignored; we reject it like most servers do. */
+    smg_json_type_t root = scan_value(&s, 0, nwant ? &top : NULL);
+    if (root != SMG_JSON_ABSENT) {
+        skip_ws(&s);
+        if (s.p != s.end) {
+            fail(&s, "trailing data after JSON value");
+            root = SMG_JSON_ABSENT;
+        }
+    }
+    info->root = root;
+    if (root == SMG_JSON_ABSENT) {
+        info->error = s.err ? s.err : "invalid JSON";
+        info->error_offset = (size_t)((s.err_at ? s.err_at : s.p) - s.start);
+        for (size_t i = 0; i < nwant; i++)
+            out[i] = (smg_json_field_t){SMG_JSON_ABSENT, SMG_STR_NULL};
+        return SMG_EPARSE;
+    }
+    if (root != SMG_JSON_OBJECT)
+        for (size_t i = 0; i < nwant; i++)
+            out[i] = (smg_json_field_t){SMG_JSON_ABSENT, SMG_STR_NULL};
+    info->error = NULL;
+    info->error_offset = 0;
+    return SMG_OK;
+}
+
+static int put_utf8(smg_buf_t *out, unsigned cp) {
+    char b[4];
+    size_t n;
+    if (cp < 0x80) {
+        b[0] = (char)cp;
+        n = 1;
+    } else if (cp < 0x800) {
+        b[0] = (char)(0xC0 | cp >> 6);
+        b[1] = (char)(0x80 | (cp & 0x3F));
+        n = 2;
+    } else if (cp < 0x10000) {
+        b[0] = (char)(0xE0 | cp >> 12);
+        b[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        b[2] = (char)(0x80 | (cp & 0x3F));
+        n = 3;
+    } else {
+        b[0] = (char)(0xF0 | cp >> 18);
+        b[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+        b[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        b[3] = (char)(0x80 | (cp & 0x3F));
+        n = 4;
+    }
+    return smg_buf_append(out, b, n);
+}
+
+int smg_json_unescape(smg_str_t raw, smg_buf_t *out) {
+    if (raw.len < 2)
+        return SMG_EINVAL;
+    const unsigned char *p = (const unsigned char *)raw.ptr + 1;
+    const unsigned char *e = (const unsigned char *)raw.ptr + raw.len - 1;
+    while (p < e) {
+        const unsigned char *q = p;
+        while (q < e && *q != '\\')
+            q++;
+        int rc = smg_buf_append(out, p, (size_t)(q - p));
+        if (rc)
+            return rc;
+        if (q >= e)
+            break;
+        q++;
+        unsigned char c = *q++;
+        switch (c) {
+        case 'b': rc = smg_buf_append_byte(out, '\b'); break;
+        case 'f': rc = smg_buf_append_byte(out, '\f'); break;
+        case 'n': rc = smg_buf_append_byte(out, '\n'); break;
+        case 'r': rc = smg_buf_append_byte(out, '\r'); break;
+        case 't': rc = smg_buf_append_byte(out, '\t'); break;
+        case 'u': {
+            unsigned v = 0;
+            for (int i = 0; i < 4 && q < e; i++)
+                v = v << 4 | (unsigned)hexval(*q++);
+            if (v >= 0xD800 && v <= 0xDBFF && e - q >= 6) {
+                unsigned lo = 0;
+                q += 2;
+                for (int i = 0; i < 4; i++)
+                    lo = lo << 4 | (unsigned)hexval(*q++);
+                v = 0x10000 + ((v - 0xD800) << 10) + (lo - 0xDC00);
+            }
+            rc = put_utf8(out, v);
+            break;
+        }
+        default: rc = smg_buf_append_byte(out, (char)c); break;
+        }
+        if (rc)
+            return rc;
+        p = q;
+    }
+    return SMG_OK;
+}
