@@ -1,0 +1,443 @@
+/* The proxy request path (DESIGN.md §1): parse the body just enough to find
+ * the model, pick a worker among the routable members of the model's group,
+ * forward the request unchanged, relay the answer chunk by chunk with
+ * backpressure, retry on another worker when the upstream failed before any
+ * byte reached the client, and account for the request once at the end. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/json_scan.h"
+#include "core/log.h"
+#include "core/time.h"
+#include "gateway/gw.h"
+#include "gateway/observe.h"
+
+/* Upstream bodies up to this size with a Content-Length are relayed with a
+ * Content-Length (buffered); larger or unsized ones, and every SSE stream,
+ * are relayed chunk by chunk. */
+#define SMG_PROXY_BUFFER_MAX (4u << 20)
+#define SMG_PROXY_MAX_EXCLUDED 8
+#define SMG_PROXY_MAX_UP_HEADERS 24
+#define SMG_PROXY_MAX_RESP_HEADERS 48
+
+typedef enum { RESP_NONE, RESP_BUFFERED, RESP_STREAMING } resp_mode_t;
+
+typedef struct proxy_s {
+    smg_gw_t *gw;
+    smg_http_req_t *req;
+    const smg_route_t *route;
+    char reqid[160];
+    smg_str_t model;
+    smg_buf_t model_buf;
+    bool client_stream;
+    smg_worker_t *worker;
+    smg_worker_t *excluded[SMG_PROXY_MAX_EXCLUDED];
+    int nexcluded;
+    int attempts;
+    smg_upstream_req_t *up;
+    smg_http_header_t up_hdrs[SMG_PROXY_MAX_UP_HEADERS];
+    size_t nup;
+    char auth[300];
+    smg_buf_t path;
+    int up_status;
+    resp_mode_t mode;
+    bool sse;
+    bool client_gone;
+    bool paused;
+    smg_buf_t body;
+    smg_buf_t hdr_store;
+    smg_http_header_t resp_hdrs[SMG_PROXY_MAX_RESP_HEADERS];
+    size_t nresp;
+    uint64_t t_first_byte;
+    uint64_t bytes_out;
+    const char *error_class;
+} proxy_t;
+
+static void proxy_free(proxy_t *p) {
+    if (p->worker) {
+        atomic_fetch_sub_explicit(&p->worker->in_flight, 1, memory_order_relaxed);
+        smg_worker_unref(p->worker);
+    }
+    for (int i = 0; i < p->nexcluded; i++)
+        smg_worker_unref(p->excluded[i]);
+    smg_buf_free(&p->model_buf);
+    smg_buf_free(&p->path);
+    smg_buf_free(&p->body);
+    smg_buf_free(&p->hdr_store);
+    free(p);
+}
+
+/* Log and count the request; must run before the request is released (the
+ * log reads views into it). */
+static void account(proxy_t *p, int status) {
+    uint64_t now = smg_now_ns();
+    smg_access_t a = {
+        .reqid = p->reqid,
+        .method = p->req->method,
+        .path = p->req->path,
+        .model = p->model,
+        .worker = p->worker ? p->worker->url : NULL,
+        .status = status,
+        .bytes_in = p->req->body.len,
+        .bytes_out = p->bytes_out,
+        .dur_ns = now - p->req->start_ns,
+        .ttfb_ns = p->t_first_byte ? p->t_first_byte - p->req->start_ns : 0,
+        .attempts = p->attempts,
+        .error = p->error_class,
+    };
+    smg_gw_access_log(&a);
+    smg_gw_observe(p->gw, p->route, &a, p->client_stream);
+}
+
+static void fail_request(proxy_t *p, int status, const char *code, const char *msg) {
+    account(p, p->client_gone ? 499 : status);
+    smg_gw_error(p->req, p->route->flavor, status, code, NULL, p->reqid, "%s", msg);
+    proxy_free(p);
+}
+
+static bool is_excluded(const proxy_t *p, const smg_worker_t *w) {
+    for (int i = 0; i < p->nexcluded; i++)
+        if (p->excluded[i] == w)
+            return true;
+    return false;
+}
+
+/* Pick a worker; on failure fills status/code/msg. */
+static smg_worker_t *pick(proxy_t *p, int *status, const char **code, const char **msg) {
+    const smg_fleet_snap_t *s = smg_fleet_snapshot(p->gw->fleet);
+    const smg_model_group_t *g = smg_fleet_group(s, p->model);
+    if (!g) {
+        *status = 404;
+        *code = "model_not_found";
+        *msg = "no worker serves this model";
+        return NULL;
+    }
+    static _Thread_local smg_worker_t **cands;
+    static _Thread_local size_t capc;
+    if (capc < g->n) {
+        smg_worker_t **nc = realloc(cands, g->n * sizeof *nc);
+        if (!nc) {
+            *status = 503;
+            *code = "overloaded";
+            *msg = "out of memory";
+            return NULL;
+        }
+        cands = nc;
+        capc = g->n;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < g->n; i++) {
+        smg_worker_t *w = g->workers[i];
+        if (smg_worker_routable(w) && !is_excluded(p, w))
+            cands[n++] = w;
+    }
+    smg_policy_ctx_t ctx = {
+        .model = p->model,
+        .route = p->req->path,
+        .body = smg_buf_str(&p->req->body),
+        .headers = p->req->headers,
+        .nheaders = p->req->nheaders,
+    };
+    int idx = smg_policy_select(g->policy, cands, n, &ctx);
+    if (idx < 0) {
+        *status = 503;
+        *code = "no_healthy_worker";
+        *msg = p->nexcluded ? "no other healthy worker to retry on"
+                            : "no healthy worker is available for this model";
+        return NULL;
+    }
+    smg_worker_t *w = cands[idx];
+    smg_worker_ref(w);
+    atomic_fetch_add_explicit(&w->in_flight, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&w->selected, 1, memory_order_relaxed);
+    return w;
+}
+
+static bool forward_request_header(smg_str_t name) {
+    static const char *const allow[] = {
+        "content-type", "accept",    "authorization", "x-correlation-id",  "traceparent",
+        "tracestate",   "baggage",   "user-agent",    "x-smg-routing-key", "anthropic-version",
+        "anthropic-beta", "openai-organization", "openai-project",
+    };
+    for (size_t i = 0; i < sizeof allow / sizeof allow[0]; i++)
+        if (smg_str_eq_nocase(name, smg_str_c(allow[i])))
+            return true;
+    return name.len > 13 && smg_str_eq_nocase(smg_str(name.ptr, 13), SMG_STR("x-request-id-"));
+}
+
+static bool forward_response_header(smg_str_t name) {
+    return !smg_http_is_hop_by_hop(name) && !smg_str_eq_nocase(name, SMG_STR("x-request-id")) &&
+           !smg_str_eq_nocase(name, SMG_STR("date")) &&
+           !smg_str_eq_nocase(name, SMG_STR("server"));
+}
+
+static void up_head_cb(smg_upstream_req_t *u, int status, const smg_http_header_t *h, size_t n,
+                       void *ud);
+static void up_body_cb(smg_upstream_req_t *u, const char *data, size_t n, void *ud);
+static void up_done_cb(smg_upstream_req_t *u, const smg_upstream_result_t *res, void *ud);
+static const smg_upstream_cbs_t up_cbs = {up_head_cb, up_body_cb, up_done_cb};
+
+/* Send the request to p->worker. Returns false when it could not even start
+ * (the caller answers). */
+static bool send_upstream(proxy_t *p) {
+    smg_worker_t *w = p->worker;
+    smg_upstream_pool_t *pool = smg_gw_pool(p->gw, w, p->req->loop);
+    if (!pool)
+        return false;
+    p->nup = 0;
+    bool have_auth = false;
+    if (w->api_key) {
+        snprintf(p->auth, sizeof p->auth, "Bearer %s", w->api_key);
+        p->up_hdrs[p->nup++] = (smg_http_header_t){SMG_STR("Authorization"), smg_str_c(p->auth)};
+        have_auth = true;
+    }
+    p->up_hdrs[p->nup++] = (smg_http_header_t){SMG_STR("x-request-id"), smg_str_c(p->reqid)};
+    for (size_t i = 0; i < p->req->nheaders && p->nup < SMG_PROXY_MAX_UP_HEADERS; i++) {
+        const smg_http_header_t *h = &p->req->headers[i];
+        if (!forward_request_header(h->name))
+            continue;
+        if (have_auth && smg_str_eq_nocase(h->name, SMG_STR("authorization")))
+            continue;
+        p->up_hdrs[p->nup++] = *h;
+    }
+    smg_buf_reset(&p->path);
+    if (smg_buf_append_c(&p->path, w->base_path) != SMG_OK ||
+        smg_buf_append_str(&p->path, p->req->url) != SMG_OK)
+        return false;
+    smg_upstream_request_t r = {
+        .method = p->req->method.ptr,
+        .path = smg_buf_str(&p->path),
+        .headers = p->up_hdrs,
+        .nheaders = p->nup,
+        .body = smg_buf_str(&p->req->body),
+        .timeout_ms = p->gw->cfg.request_timeout_ms,
+    };
+    p->attempts++;
+    p->up = smg_upstream_send(pool, &r, &up_cbs, p);
+    return p->up != NULL;
+}
+
+/* Select and send; answers the client itself on failure. */
+static void dispatch(proxy_t *p) {
+    int status = 503;
+    const char *code = NULL, *msg = NULL;
+    smg_worker_t *w = pick(p, &status, &code, &msg);
+    if (!w) {
+        fail_request(p, status, code, msg);
+        return;
+    }
+    p->worker = w;
+    if (!send_upstream(p)) {
+        fail_request(p, 503, "overloaded", "could not start the upstream request");
+        return;
+    }
+}
+
+static void client_abort_cb(smg_http_req_t *req, void *arg) {
+    proxy_t *p = arg;
+    p->client_gone = true;
+    smg_upstream_req_t *u = p->up;
+    if (u)
+        smg_upstream_abort(u); /* up_done_cb finishes the request */
+}
+
+static void client_drain_cb(smg_http_req_t *req, void *arg) {
+    proxy_t *p = arg;
+    if (p->paused && p->up) {
+        p->paused = false;
+        smg_upstream_resume(p->up);
+    }
+}
+
+static void up_head_cb(smg_upstream_req_t *u, int status, const smg_http_header_t *h, size_t n,
+                       void *ud) {
+    proxy_t *p = ud;
+    p->up_status = status;
+    p->t_first_byte = smg_now_ns();
+    smg_str_t ctype = smg_http_header_get(h, n, SMG_STR("content-type"));
+    smg_str_t clen = smg_http_header_get(h, n, SMG_STR("content-length"));
+    p->sse = ctype.ptr && smg_str_find(ctype, SMG_STR("text/event-stream")) != (size_t)-1;
+    unsigned long long len = 0;
+    bool sized = clen.ptr && smg_str_to_u64(smg_str_trim(clen), ~0ull, &len);
+    /* copy the headers we relay: the views in h die with this callback */
+    smg_buf_reset(&p->hdr_store);
+    size_t offs[SMG_PROXY_MAX_RESP_HEADERS][4];
+    size_t k = 0;
+    for (size_t i = 0; i < n && k < SMG_PROXY_MAX_RESP_HEADERS - 1; i++) {
+        if (!forward_response_header(h[i].name))
+            continue;
+        offs[k][0] = p->hdr_store.len;
+        offs[k][1] = h[i].name.len;
+        if (smg_buf_append_str(&p->hdr_store, h[i].name) != SMG_OK)
+            break;
+        offs[k][2] = p->hdr_store.len;
+        offs[k][3] = h[i].value.len;
+        if (smg_buf_append_str(&p->hdr_store, h[i].value) != SMG_OK)
+            break;
+        k++;
+    }
+    p->nresp = 0;
+    for (size_t i = 0; i < k; i++)
+        p->resp_hdrs[p->nresp++] = (smg_http_header_t){
+            smg_str(p->hdr_store.ptr + offs[i][0], offs[i][1]),
+            smg_str(p->hdr_store.ptr + offs[i][2], offs[i][3])};
+    p->resp_hdrs[p->nresp++] = (smg_http_header_t){SMG_STR("x-request-id"), smg_str_c(p->reqid)};
+    if (!p->sse && sized && len <= SMG_PROXY_BUFFER_MAX) {
+        p->mode = RESP_BUFFERED;
+        smg_buf_init(&p->body, SMG_PROXY_BUFFER_MAX);
+        if (len && smg_buf_reserve(&p->body, (size_t)len) != SMG_OK)
+            smg_upstream_abort(u);
+        return;
+    }
+    p->mode = RESP_STREAMING;
+    if (smg_http_stream_start(p->req, status, p->resp_hdrs, p->nresp) != SMG_OK)
+        smg_upstream_abort(u);
+}
+
+static void up_body_cb(smg_upstream_req_t *u, const char *data, size_t n, void *ud) {
+    proxy_t *p = ud;
+    if (p->mode == RESP_BUFFERED) {
+        if (smg_buf_append(&p->body, data, n) != SMG_OK)
+            smg_upstream_abort(u);
+        return;
+    }
+    if (smg_http_stream_write(p->req, smg_str(data, n)) != SMG_OK) {
+        smg_upstream_abort(u);
+        return;
+    }
+    p->bytes_out += n;
+    const smg_http_server_config_t *sc = smg_http_server_config(p->gw->server);
+    if (!p->paused && smg_http_stream_pending(p->req) > sc->write_high_watermark) {
+        p->paused = true;
+        smg_upstream_pause(u);
+        smg_http_on_drain(p->req, client_drain_cb, p);
+    }
+}
+
+static bool retryable(smg_upstream_error_t e) {
+    return e == SMG_UP_CONNECT_FAILED || e == SMG_UP_CONNECT_TIMEOUT ||
+           e == SMG_UP_RESET_BEFORE_HEAD;
+}
+
+static void sse_error_event(proxy_t *p, int status, const char *msg) {
+    smg_buf_t b;
+    smg_buf_init(&b, 0);
+    int rc = smg_buf_append_c(&b, p->route->flavor == SMG_API_ANTHROPIC ? "event: error\ndata: "
+                                                                         : "data: ");
+    rc = rc ? rc : smg_api_error_body(&b, p->route->flavor, status, "upstream_error", NULL, msg);
+    rc = rc ? rc : smg_buf_append_c(&b, "\n\n");
+    if (!rc && smg_http_stream_write(p->req, smg_buf_str(&b)) == SMG_OK)
+        p->bytes_out += b.len;
+    smg_buf_free(&b);
+}
+
+static void up_done_cb(smg_upstream_req_t *u, const smg_upstream_result_t *res, void *ud) {
+    proxy_t *p = ud;
+    p->up = NULL;
+    smg_worker_t *w = p->worker;
+    if (res->status == SMG_OK) {
+        atomic_fetch_add_explicit(&w->requests, 1, memory_order_relaxed);
+        if (p->up_status >= 500)
+            atomic_fetch_add_explicit(&w->errors, 1, memory_order_relaxed);
+        if (p->mode == RESP_BUFFERED) {
+            p->bytes_out = p->body.len;
+            account(p, p->up_status);
+            (void)smg_http_respond(p->req, p->up_status, p->resp_hdrs, p->nresp,
+                                   smg_buf_str(&p->body));
+        } else {
+            account(p, p->client_gone ? 499 : p->up_status);
+            (void)smg_http_stream_end(p->req);
+        }
+        proxy_free(p);
+        return;
+    }
+    smg_upstream_error_t cls = res->error;
+    p->error_class = smg_upstream_error_name(cls);
+    if (cls != SMG_UP_ABORTED)
+        atomic_fetch_add_explicit(&w->errors, 1, memory_order_relaxed);
+    if (p->client_gone) {
+        account(p, 499);
+        (void)smg_http_stream_end(p->req);
+        proxy_free(p);
+        return;
+    }
+    if (p->mode == RESP_NONE && retryable(cls) && p->attempts <= p->gw->cfg.max_retries &&
+        p->nexcluded < SMG_PROXY_MAX_EXCLUDED) {
+        SMG_LOG_REQ(SMG_LOG_WARN, p->reqid, "worker %s failed before answering (%s: %s); retrying",
+                    w->url, p->error_class, res->message ? res->message : "");
+        p->excluded[p->nexcluded++] = w; /* keeps the reference */
+        atomic_fetch_sub_explicit(&w->in_flight, 1, memory_order_relaxed);
+        p->worker = NULL;
+        dispatch(p);
+        return;
+    }
+    bool timeout = cls == SMG_UP_TIMEOUT || cls == SMG_UP_CONNECT_TIMEOUT;
+    int status = timeout ? 504 : 502;
+    char msg[300];
+    snprintf(msg, sizeof msg, "upstream %s: %s", p->error_class,
+             res->message ? res->message : "request failed");
+    SMG_LOG_REQ(SMG_LOG_WARN, p->reqid, "worker %s: %s", w->url, msg);
+    if (p->mode == RESP_STREAMING) {
+        if (p->sse)
+            sse_error_event(p, status, msg);
+        account(p, p->up_status);
+        /* a non-SSE body cut short must look cut short to the client */
+        if (p->sse)
+            (void)smg_http_stream_end(p->req);
+        else
+            smg_http_stream_abort(p->req);
+        proxy_free(p);
+        return;
+    }
+    fail_request(p, status, timeout ? "upstream_timeout" : "upstream_error", msg);
+}
+
+void smg_gw_proxy(smg_gw_t *gw, smg_http_req_t *req, const smg_route_t *route, const char *reqid) {
+    proxy_t *p = calloc(1, sizeof *p);
+    if (!p) {
+        smg_gw_error(req, route->flavor, 503, "overloaded", NULL, reqid, "out of memory");
+        return;
+    }
+    p->gw = gw;
+    p->req = req;
+    p->route = route;
+    snprintf(p->reqid, sizeof p->reqid, "%s", reqid);
+    smg_buf_init(&p->model_buf, 4096);
+    smg_buf_init(&p->path, 16384);
+    smg_buf_init(&p->hdr_store, 65536);
+    smg_buf_init(&p->body, SMG_PROXY_BUFFER_MAX);
+    if (route->needs_json) {
+        static const char *const want[] = {"model", "stream"};
+        smg_json_field_t f[2];
+        smg_json_scan_info_t info;
+        smg_str_t body = smg_buf_str(&req->body);
+        if (smg_json_scan_top(body, want, 2, f, &info) != SMG_OK) {
+            char msg[200];
+            snprintf(msg, sizeof msg, "invalid JSON body: %s at byte %zu", info.error,
+                     info.error_offset);
+            fail_request(p, 400, "invalid_json", msg);
+            return;
+        }
+        if (info.root != SMG_JSON_OBJECT) {
+            fail_request(p, 400, "invalid_request", "request body must be a JSON object");
+            return;
+        }
+        if (f[0].type == SMG_JSON_STRING) {
+            smg_str_t raw = f[0].raw;
+            if (smg_json_string_is_plain(raw)) {
+                p->model = smg_str(raw.ptr + 1, raw.len - 2);
+            } else if (smg_json_unescape(raw, &p->model_buf) == SMG_OK) {
+                p->model = smg_buf_str(&p->model_buf);
+            } else {
+                fail_request(p, 400, "invalid_request", "model name is too long");
+                return;
+            }
+        } else if (f[0].type != SMG_JSON_ABSENT && f[0].type != SMG_JSON_NULL) {
+            fail_request(p, 400, "invalid_request", "'model' must be a string");
+            return;
+        }
+        p->client_stream = f[1].type == SMG_JSON_TRUE;
+    }
+    smg_http_on_abort(req, client_abort_cb, p);
+    dispatch(p);
+}
