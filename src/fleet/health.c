@@ -172,9 +172,7 @@ static void probe_done_cb(smg_upstream_req_t *r, const smg_upstream_result_t *re
                 SMG_ERROR("registry publish failed (out of memory)");
             SMG_INFO("worker %s serves %zu model(s)%s%s", w->url, w->nmodels,
                      w->nmodels ? ", first " : " (any model)", w->nmodels ? w->models[0] : "");
-            if (h->cfg.disabled)
-                set_state(w, SMG_WORKER_READY, "models known, health checks disabled");
-            else if (w->consecutive_ok >= h->cfg.success_threshold)
+            if (!h->cfg.disabled && w->consecutive_ok >= h->cfg.success_threshold)
                 set_state(w, SMG_WORKER_READY, "health checks pass");
         } else {
             SMG_DEBUG("model discovery %s failed: %s", w->url, res->message);
@@ -231,8 +229,12 @@ static void tick_cb(uv_timer_t *t) {
         if (st == SMG_WORKER_DRAINING || w->probe_in_flight || now < w->next_probe_ms)
             continue;
         if (h->cfg.disabled) {
+            /* no probes: routable at once; models are discovered in the
+             * background (a worker without a list serves any model) */
+            if (st != SMG_WORKER_READY)
+                set_state(w, SMG_WORKER_READY, "health checks disabled");
             if (!atomic_load(&w->models_known)) {
-                w->next_probe_ms = now + SMG_HEALTH_PENDING_MS * 4;
+                w->next_probe_ms = now + 1000;
                 start_probe(h, w, PROBE_MODELS);
             }
             continue;

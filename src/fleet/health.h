@@ -36,7 +36,7 @@ typedef struct smg_health_config_s {
     int failure_threshold;
     int success_threshold;
     const char *endpoint; /* "/health" */
-    bool disabled;        /* workers are ready once their models are known */
+    bool disabled;        /* no probes: workers are ready at once, models discovered in the background */
 } smg_health_config_t;
 
 typedef struct smg_health_s smg_health_t;
