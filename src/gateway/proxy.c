@@ -31,6 +31,8 @@ typedef struct proxy_s {
     smg_buf_t model_buf;
     bool client_stream;
     smg_worker_t *worker;
+    smg_policy_t *policy; /* the group's policy, told how the request ended */
+    bool ok;
     smg_worker_t *excluded[SMG_PROXY_MAX_EXCLUDED];
     int nexcluded;
     int attempts;
@@ -54,6 +56,13 @@ typedef struct proxy_s {
 } proxy_t;
 
 static void proxy_free(proxy_t *p) {
+    if (p->policy) {
+        if (p->policy->ops->on_done && p->worker) {
+            smg_policy_ctx_t ctx = {.model = p->model};
+            p->policy->ops->on_done(p->policy, p->worker, &ctx, p->ok);
+        }
+        smg_policy_unref(p->policy);
+    }
     if (p->worker) {
         atomic_fetch_sub_explicit(&p->worker->in_flight, 1, memory_order_relaxed);
         smg_worker_unref(p->worker);
@@ -147,6 +156,11 @@ static smg_worker_t *pick(proxy_t *p, int *status, const char **code, const char
         return NULL;
     }
     smg_worker_t *w = cands[idx];
+    if (p->policy != g->policy) {
+        smg_policy_unref(p->policy);
+        p->policy = g->policy;
+        smg_policy_ref(p->policy);
+    }
     smg_worker_ref(w);
     atomic_fetch_add_explicit(&w->in_flight, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&w->selected, 1, memory_order_relaxed);
@@ -336,6 +350,7 @@ static void up_done_cb(smg_upstream_req_t *u, const smg_upstream_result_t *res, 
     p->up = NULL;
     smg_worker_t *w = p->worker;
     if (res->status == SMG_OK) {
+        p->ok = p->up_status < 500;
         atomic_fetch_add_explicit(&w->requests, 1, memory_order_relaxed);
         if (p->up_status >= 500)
             atomic_fetch_add_explicit(&w->errors, 1, memory_order_relaxed);
