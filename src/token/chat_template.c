@@ -112,7 +112,7 @@ int smg_chat_template_load(const char *dir, const char *override_src, size_t ove
     char path[4096];
     snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
     json_error_t je;
-    json_t *cfg = json_load_file(path, JSON_DECODE_ANY, &je);
+    json_t *cfg = json_load_file(path, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, &je);
     if (!cfg) {
         if (err) {
             err->line = 0;

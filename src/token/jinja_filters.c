@@ -22,6 +22,16 @@ static bool arg_bool(smg__jargs_t *a, uint32_t i, const char *name, bool dflt) {
     return v ? smg__jv_truthy(*v) : dflt;
 }
 
+/* Operand of a string filter: strings, numbers and booleans (printed); none,
+ * undefined and containers are an error, as in the reference engines. */
+static smg__jv_t str_operand(smg__jctx_t *c, smg__jv_t v, smg_str_t filter, uint32_t line) {
+    if (v.t == JV_STR)
+        return v;
+    if (v.t == JV_INT || v.t == JV_FLOAT || v.t == JV_BOOL)
+        return smg__jv_to_string(c, v);
+    FAIL("filter '%.*s' expects a string, got %s", SMG_STR_FMT(filter), smg__jv_type_name(v));
+}
+
 static smg__jv_t mkdict(smg__jdict_t *d) {
     return (smg__jv_t){.t = JV_DICT, .u.d = d};
 }
@@ -778,7 +788,7 @@ smg__jv_t smg__jfilter(smg__jctx_t *c, smg__jscope_t *s, smg__jv_t v, smg_str_t 
         break;
     case 'c':
         if (IS("capitalize"))
-            return str_case(c, smg__jv_s(smg__jv_to_string(c, v)), 2);
+            return str_case(c, smg__jv_s(str_operand(c, v, name, line)), 2);
         if (IS("count"))
             goto length;
         break;
@@ -826,7 +836,7 @@ smg__jv_t smg__jfilter(smg__jctx_t *c, smg__jscope_t *s, smg__jv_t v, smg_str_t 
         if (IS("int"))
             return f_int(c, v, a);
         if (IS("indent"))
-            return f_indent(c, v, a, line);
+            return f_indent(c, str_operand(c, v, name, line), a, line);
         if (IS("items")) {
             if (v.t == JV_UNDEF)
                 return smg__jv_list(smg__jlist_new(c, 0));
@@ -877,7 +887,7 @@ smg__jv_t smg__jfilter(smg__jctx_t *c, smg__jscope_t *s, smg__jv_t v, smg_str_t 
             FAIL("object of type %s has no length", smg__jv_type_name(v));
         }
         if (IS("lower"))
-            return str_case(c, smg__jv_s(smg__jv_to_string(c, v)), 1);
+            return str_case(c, smg__jv_s(str_operand(c, v, name, line)), 1);
         if (IS("last")) {
             if (v.t == JV_STR) {
                 size_t n = smg__u8_count(v.u.s.p, v.u.s.n);
@@ -905,7 +915,7 @@ smg__jv_t smg__jfilter(smg__jctx_t *c, smg__jscope_t *s, smg__jv_t v, smg_str_t 
         break;
     case 'r':
         if (IS("replace")) {
-            v = smg__jv_to_string(c, v);
+            v = str_operand(c, v, name, line);
             smg__jv_t *o = smg__jarg(a, 0, "old"), *n = smg__jarg(a, 1, "new");
             smg__jv_t cnt = arg_or(a, 2, "count", JV_NONE_V);
             if (!o || !n || o->t != JV_STR || n->t != JV_STR)
@@ -973,7 +983,7 @@ smg__jv_t smg__jfilter(smg__jctx_t *c, smg__jscope_t *s, smg__jv_t v, smg_str_t 
         if (IS("tojson"))
             return f_tojson(c, v, a, line);
         if (IS("trim")) {
-            v = smg__jv_to_string(c, v);
+            v = str_operand(c, v, name, line);
             smg__jv_t ch = arg_or(a, 0, "chars", JV_NONE_V);
             if (ch.t == JV_STR) {
                 smg_str_t cs = smg__jv_s(ch);
@@ -982,11 +992,11 @@ smg__jv_t smg__jfilter(smg__jctx_t *c, smg__jscope_t *s, smg__jv_t v, smg_str_t 
             return str_strip(smg__jv_s(v), NULL, 3);
         }
         if (IS("title"))
-            return str_case(c, smg__jv_s(smg__jv_to_string(c, v)), 3);
+            return str_case(c, smg__jv_s(str_operand(c, v, name, line)), 3);
         break;
     case 'u':
         if (IS("upper"))
-            return str_case(c, smg__jv_s(smg__jv_to_string(c, v)), 0);
+            return str_case(c, smg__jv_s(str_operand(c, v, name, line)), 0);
         if (IS("unique")) {
             smg__jlist_t *l = as_list(c, v, "unique", line);
             smg__jlist_t *o = smg__jlist_new(c, 0);

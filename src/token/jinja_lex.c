@@ -245,9 +245,13 @@ static int hexval(char c) {
 
 /* A quoted string literal starting after the opening quote. */
 static void lex_string(lexer_t *L, char q, uint32_t line) {
-    size_t start = L->pos, max = 0;
-    for (size_t i = start; i < L->s.n && L->s.p[i] != q; i++)
-        max++;
+    /* the unescaped text is never longer than the raw text up to the closing quote */
+    size_t max = 0;
+    for (size_t i = L->pos; i < L->s.n && L->s.p[i] != q; i++, max++)
+        if (L->s.p[i] == '\\' && i + 1 < L->s.n) {
+            i++;
+            max++;
+        }
     char *o = smg__ja_alloc(L->perm, max + 1);
     if (!o)
         smg__jfail_jmp(L->j, line, SMG_ENOMEM, "out of memory while reading the template");
