@@ -142,10 +142,11 @@ static bool is_stmt(const parser_t *P, const char *a, const char *b, const char 
 static void parse_body(parser_t *P, smg__jnodes_t *body, const char *a, const char *b,
                        const char *c) {
     uint32_t cap = 0;
+    const char *end = strncmp(a, "end", 3) == 0 ? a : b && strncmp(b, "end", 3) == 0 ? b : c ? c : a;
     while (!is_stmt(P, a, b, c)) {
         if (P->cur >= P->n)
             smg__jfail_jmp(P->j, cur_line(P), SMG_EPARSE,
-                           "unexpected end of template, expected '{%% %s %%}'", a);
+                           "unexpected end of template, expected '{%% %s %%}'", end);
         smg__jnode_t *s = parse_any(P);
         if (s)
             list_push(P, body, &cap, s);
