@@ -32,10 +32,25 @@ static int on_url(http_parser *p, const char *at, size_t len) {
     return 0;
 }
 
+/* RFC 9110 §5.6.2 tchar. http-parser lets spaces through in field names. */
+static bool is_token(const char *p, size_t n) {
+    static const char extra[] = "!#$%&'*+-.^_`|~";
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                  (ch && memchr(extra, ch, sizeof extra - 1));
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
 static int on_header_field(http_parser *p, const char *at, size_t len) {
     smg__http_conn_t *c = p->data;
     if (c->head_done)
         return 0; /* trailers of a chunked body: ignored */
+    if (!is_token(at, len))
+        return fail(c, 400, "invalid character in a request header name");
     if (c->last_cb == LAST_FIELD) {
         smg_http_header_t *h = &c->hdrs[c->nhdrs - 1];
         h->name.len = (size_t)(at + len - h->name.ptr);
@@ -67,6 +82,8 @@ static int on_header_value(http_parser *p, const char *at, size_t len) {
     if (c->head_done)
         return 0;
     smg_http_header_t *h = &c->hdrs[c->nhdrs - 1];
+    if (memchr(at, '\n', len) || memchr(at, '\r', len))
+        return fail(c, 400, "obsolete line folding in a request header");
     if (c->last_cb == LAST_VALUE) {
         /* A continuation that does not follow the previous bytes is an
          * obsolete line fold (RFC 9112 §5.2): rejected. */
@@ -285,10 +302,11 @@ smg__parse_result_t smg__http_parse(smg__http_conn_t *c) {
         if (n == 0)
             break;
         bool head_was_done = c->head_done;
-        /* Feed the head no further than one byte past the limit, so the
-         * limit is exact whatever the read sizes were. */
-        if (!head_was_done && n > max_head + 1 - c->rpos)
-            n = max_head + 1 - c->rpos;
+        /* Feed the head no further than the limit, so the limit is exact
+         * whatever the read sizes were: a head not complete after
+         * max_head bytes is too large. */
+        if (!head_was_done && n > max_head - c->rpos)
+            n = max_head - c->rpos;
         size_t used = http_parser_execute(&c->parser, &c->srv->settings, c->rbuf + c->rpos, n);
         c->rpos += used;
         enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
@@ -302,7 +320,7 @@ smg__parse_result_t smg__http_parse(smg__http_conn_t *c) {
         if (e != HPE_OK)
             return map_error(c, e);
         if (!c->head_done) {
-            if (c->rpos > max_head) {
+            if (c->rpos >= max_head) {
                 fail(c, 431, "request head too large");
                 return SMG__PARSE_ERROR;
             }
