@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "core/config.h"
 
@@ -85,5 +86,9 @@ SMG_MUST_CHECK int smg_options_validate(const smg_config_t *cfg, char *err, size
 SMG_MUST_CHECK int smg_options_load(smg_config_t *cfg, int argc, char **argv, int *exit_code);
 
 void smg_options_free(smg_config_t *cfg);
+
+/* docs/configuration.md: a title, how to give options, then smg_config_markdown() of the table.
+ * What --help-markdown prints. */
+void smg_options_markdown(FILE *out);
 
 #endif
