@@ -1028,10 +1028,42 @@ static void fmt_double(double x, char *out, size_t outlen) {
     }
 }
 
+/* A YAML double-quoted scalar that reads back byte for byte: besides what JSON escapes, YAML
+ * folds or rejects raw C1 controls (NEL is a line break), U+2028/2029, U+FEFF, U+FFFE/FFFF. */
 static int dump_string(smg_buf_t *b, const char *s) {
     int rc = smg_buf_append_byte(b, '"');
+    const unsigned char *p = (const unsigned char *)s;
+    size_t start = 0, i = 0;
+    while (!rc && p[i]) {
+        unsigned cp = 0;
+        size_t adv = 1;
+        char esc[8] = "";
+        if (p[i] == '"' || p[i] == '\\')
+            snprintf(esc, sizeof esc, "\\%c", p[i]);
+        else if (p[i] == '\n')
+            snprintf(esc, sizeof esc, "\\n");
+        else if (p[i] < 0x20 || p[i] == 0x7f)
+            cp = p[i];
+        else if (p[i] == 0xC2 && p[i + 1] >= 0x80 && p[i + 1] <= 0x9F)
+            cp = p[i + 1], adv = 2;
+        else if (p[i] == 0xE2 && p[i + 1] == 0x80 && (p[i + 2] == 0xA8 || p[i + 2] == 0xA9))
+            cp = 0x2000u | (p[i + 2] & 0x3Fu), adv = 3;
+        else if (p[i] == 0xEF && p[i + 1] == 0xBB && p[i + 2] == 0xBF)
+            cp = 0xFEFF, adv = 3;
+        else if (p[i] == 0xEF && p[i + 1] == 0xBF && (p[i + 2] == 0xBE || p[i + 2] == 0xBF))
+            cp = 0xFFC0u | (p[i + 2] & 0x3Fu), adv = 3;
+        if (cp)
+            snprintf(esc, sizeof esc, "\\u%04X", cp);
+        if (esc[0]) {
+            rc = smg_buf_append(b, s + start, i - start);
+            if (!rc)
+                rc = smg_buf_append_c(b, esc);
+            start = i + adv;
+        }
+        i += adv;
+    }
     if (!rc)
-        rc = smg_buf_append_json_escaped(b, smg_str_c(s));
+        rc = smg_buf_append(b, s + start, i - start);
     if (!rc)
         rc = smg_buf_append_byte(b, '"');
     return rc;
