@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PKGS=(build-essential clang libclang-rt-14-dev pkg-config
       libuv1-dev libhttp-parser-dev libjansson-dev libyaml-dev libpcre2-dev libutf8proc-dev
-      curl wrk nginx-light haproxy nodejs npm procps iproute2)
+      curl wrk nginx-light haproxy nodejs npm procps iproute2
+      prometheus)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -373,6 +373,21 @@ static void ttab_markdown(FILE *f) {
     smg_config_markdown(ttab, NT, f);
 }
 
+TEST(dump_escapes_what_yaml_would_fold) {
+    tcfg_t c, d;
+    const char *odd = "a\xC2\x85" "b\xE2\x80\xA8" "c\xEF\xBB\xBF" "d\t\x7f" "e\xC3\xA9";
+    EXPECT_EQ_INT(PARSE(&c, "--name", odd), SMG_OK);
+    smg_buf_t b;
+    smg_buf_init(&b, 0);
+    EXPECT_EQ_INT(smg_config_dump(ttab, NT, &c, &b), SMG_OK);
+    EXPECT(strstr(b.ptr, "name: \"a\\u0085b\\u2028c\\uFEFFd\\u0009\\u007Fe\xC3\xA9\"\n") != NULL);
+    EXPECT_EQ_INT(yaml(&d, b.ptr), SMG_OK);
+    EXPECT_EQ_STR(d.name, odd);
+    smg_buf_free(&b);
+    smg_config_free(ttab, NT, &c);
+    smg_config_free(ttab, NT, &d);
+}
+
 TEST(help_text) {
     char *h = capture(ttab_help);
     const char *first = "Other:\n  --flag\n          A flag.\n";

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "core/buf.h"
 #include "core/time.h"
@@ -613,5 +614,78 @@ TEST(hot_path_cost) {
             (double)(t1 - t0) / N);
     char *out = render();
     EXPECT(strstr(out, "status=\"200\"} 2000000\n") != NULL);
+    free(out);
+}
+
+/* ---- the cap under concurrency ------------------------------------------------------------- */
+
+static smg_metric_family_t capc;
+static void *many_models(void *arg) {
+    long id = (long)arg;
+    for (int i = 0; i < 400; i++) {
+        char m[16];
+        int k = snprintf(m, sizeof m, "m%d", (int)((i * 7 + id * 13) % 300));
+        smg_str_t l = smg_str(m, (size_t)k);
+        smg_metric_counter_add(&capc, &l, 1, 1);
+    }
+    return NULL;
+}
+
+TEST(series_cap_under_concurrency_keeps_every_sample) {
+    static const char *const m[] = {"model"};
+    capc = (smg_metric_family_t){.name = "t_capc_total", .help = "c", .type = SMG_METRIC_COUNTER,
+                                 .labels = m, .nlabels = 1, .max_series = 50};
+    EXPECT_EQ_INT(smg_metric_register(&capc), SMG_OK);
+    pthread_t t[4];
+    for (long i = 0; i < 4; i++)
+        pthread_create(&t[i], NULL, many_models, (void *)i);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    char *out = render();
+    /* Exactly 50 series plus "other", and no sample lost: they sum to 4 x 400. */
+    size_t series = 0;
+    double sum = 0, dropped = -1;
+    for (char *p = out; (p = strstr(p, "\nt_capc_total{")); p++) {
+        series++;
+        sum += strtod(strchr(p, '}') + 2, NULL);
+    }
+    char *d = strstr(out, "smg_metrics_dropped_series_total{family=\"t_capc_total\"} ");
+    if (d)
+        dropped = strtod(strchr(d, '}') + 2, NULL);
+    EXPECT_EQ_INT(series, 51);
+    EXPECT(strstr(out, "t_capc_total{model=\"other\"} ") != NULL);
+    EXPECT_EQ_DBL(sum, 1600, 0);
+    char *o = strstr(out, "t_capc_total{model=\"other\"} ");
+    EXPECT_EQ_DBL(dropped, o ? strtod(strchr(o, '}') + 2, NULL) : -2, 0);
+    free(out);
+}
+
+/* ---- the real Prometheus parser, when installed (Debian package "prometheus") ---------------- */
+
+TEST(promtool_accepts_the_exposition) {
+    if (access("/usr/bin/promtool", X_OK) != 0) {
+        fprintf(stderr, "  promtool not installed: check skipped\n");
+        return;
+    }
+    EXPECT_EQ_INT(smg_metrics_init(), SMG_OK);
+    smg_metrics_request_done(&(smg_metrics_request_t){.route = S("/v1/chat/completions"),
+                                                      .model = S("we\"ird\\\nmo\xff" "del"),
+                                                      .worker = S("http://w:1"),
+                                                      .status = 200,
+                                                      .streaming = true,
+                                                      .seconds = 0.5,
+                                                      .ttft_seconds = 0.1});
+    smg_metrics_http_request(S("GET"), S("/health"), 200, S(""), 0.0001);
+    smg_metrics_connections_add(3);
+    smg_metrics_worker_pool_size(1);
+    char *out = render();
+    FILE *p = popen("promtool check metrics >/dev/null 2>&1", "w");
+    EXPECT(p != NULL);
+    fputs(out, p);
+    EXPECT_EQ_INT(pclose(p), 0);
+    /* and promtool does reject a broken text */
+    p = popen("promtool check metrics >/dev/null 2>&1", "w");
+    fputs("# HELP x h\n# TYPE x counter\nx_total{a=\"1} 1\n", p);
+    EXPECT(pclose(p) != 0);
     free(out);
 }
