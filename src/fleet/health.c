@@ -4,8 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/buf.h"
 #include "core/log.h"
 #include "core/time.h"
+#include "metrics/smg_metrics.h"
 #include "net/upstream.h"
 
 struct smg_health_s {
@@ -37,12 +39,13 @@ typedef struct {
 static smg_upstream_pool_t *control_pool(smg_health_t *h, smg_worker_t *w) {
     smg_upstream_pool_t **slot = &w->pools[SMG_MAX_LOOPS];
     if (!*slot) {
-        smg_upstream_pool_config_t pc;
-        smg_upstream_pool_config_default(&pc);
-        pc.host = w->host;
-        pc.port = w->port;
-        pc.max_idle = 2;
-        pc.connect_timeout_ms = h->cfg.timeout_ms;
+        smg_upstream_pool_config_t pc = {
+            .host = w->host,
+            .port = w->port,
+            .host_header = w->host_header,
+            .max_idle = 2,
+            .connect_timeout_ms = (uint32_t)h->cfg.timeout_ms,
+        };
         *slot = smg_upstream_pool_new(smg_loop_uv(h->loop), &pc);
     }
     return *slot;
@@ -62,6 +65,7 @@ static void apply_probe(smg_health_t *h, smg_worker_t *w, bool ok) {
     if (st == SMG_WORKER_DRAINING)
         return;
     w->probes++;
+    smg_metrics_health_check(smg_str_c(w->url), ok);
     if (ok) {
         atomic_fetch_add(&h->probes_ok, 1);
         w->consecutive_ok++;
@@ -200,12 +204,12 @@ static void start_probe(smg_health_t *h, smg_worker_t *w, probe_kind_t kind) {
         p->hdrs[p->nhdrs++] = (smg_http_header_t){SMG_STR("Authorization"), smg_str_c(p->auth)};
     }
     smg_upstream_request_t req = {
-        .method = "GET",
-        .path = smg_str_c(p->path),
+        .method = SMG_STR("GET"),
+        .target = smg_str_c(p->path),
         .headers = p->hdrs,
         .nheaders = p->nhdrs,
         .body = SMG_STR_NULL,
-        .timeout_ms = h->cfg.timeout_ms,
+        .timeout_ms = (uint32_t)h->cfg.timeout_ms,
     };
     static const smg_upstream_cbs_t cbs = {probe_head_cb, probe_body_cb, probe_done_cb};
     w->probe_in_flight = true;

@@ -22,10 +22,12 @@ smg_upstream_pool_t *smg_gw_pool(smg_gw_t *gw, smg_worker_t *w, smg_loop_t *loop
     if (atomic_load_explicit(&w->removed, memory_order_acquire))
         return NULL;
     if (!w->pools[i]) {
-        smg_upstream_pool_config_t pc;
-        smg_upstream_pool_config_default(&pc);
-        pc.host = w->host;
-        pc.port = w->port;
+        smg_upstream_pool_config_t pc = {
+            .host = w->host,
+            .port = w->port,
+            .host_header = w->host_header,
+            .max_idle = 256,
+        };
         w->pools[i] = smg_upstream_pool_new(smg_loop_uv(loop), &pc);
     }
     return w->pools[i];

@@ -11,6 +11,7 @@
 #include "core/time.h"
 #include "gateway/gw.h"
 #include "gateway/observe.h"
+#include "metrics/smg_metrics.h"
 
 /* Upstream bodies up to this size with a Content-Length are relayed with a
  * Content-Length (buffered); larger or unsized ones, and every SSE stream,
@@ -78,7 +79,7 @@ static void proxy_free(proxy_t *p) {
 
 /* Log and count the request; must run before the request is released (the
  * log reads views into it). */
-static void account(proxy_t *p, int status) {
+static void account(proxy_t *p, int status, bool edge) {
     uint64_t now = smg_now_ns();
     smg_access_t a = {
         .reqid = p->reqid,
@@ -96,10 +97,13 @@ static void account(proxy_t *p, int status) {
     };
     smg_gw_access_log(&a);
     smg_gw_observe(p->gw, p->route, &a, p->client_stream);
+    if (edge)
+        smg_gw_observe_http(p->req->method, p->route, status,
+                            smg_str_c(p->error_class ? p->error_class : ""), p->req->start_ns);
 }
 
 static void fail_request(proxy_t *p, int status, const char *code, const char *msg) {
-    account(p, p->client_gone ? 499 : status);
+    account(p, p->client_gone ? 499 : status, false);
     smg_gw_error(p->req, p->route->flavor, status, code, NULL, p->reqid, "%s", msg);
     proxy_free(p);
 }
@@ -164,6 +168,7 @@ static smg_worker_t *pick(proxy_t *p, int *status, const char **code, const char
     smg_worker_ref(w);
     atomic_fetch_add_explicit(&w->in_flight, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&w->selected, 1, memory_order_relaxed);
+    smg_metrics_worker_selected(p->model, smg_str_c(g->policy->ops->name), smg_str_c(w->url));
     return w;
 }
 
@@ -219,14 +224,16 @@ static bool send_upstream(proxy_t *p) {
         smg_buf_append_str(&p->path, p->req->url) != SMG_OK)
         return false;
     smg_upstream_request_t r = {
-        .method = p->req->method.ptr,
-        .path = smg_buf_str(&p->path),
+        .method = p->req->method,
+        .target = smg_buf_str(&p->path),
         .headers = p->up_hdrs,
         .nheaders = p->nup,
         .body = smg_buf_str(&p->req->body),
-        .timeout_ms = p->gw->cfg.request_timeout_ms,
+        .timeout_ms = (uint32_t)p->gw->cfg.request_timeout_ms,
     };
     p->attempts++;
+    if (p->attempts > 1)
+        smg_metrics_worker_retry(smg_str_c(w->url));
     p->up = smg_upstream_send(pool, &r, &up_cbs, p);
     return p->up != NULL;
 }
@@ -268,6 +275,7 @@ static void up_head_cb(smg_upstream_req_t *u, int status, const smg_http_header_
     proxy_t *p = ud;
     p->up_status = status;
     p->t_first_byte = smg_now_ns();
+    smg_metrics_upstream_response(status, SMG_STR(""));
     smg_str_t ctype = smg_http_header_get(h, n, SMG_STR("content-type"));
     smg_str_t clen = smg_http_header_get(h, n, SMG_STR("content-length"));
     p->sse = ctype.ptr && smg_str_find(ctype, SMG_STR("text/event-stream")) != (size_t)-1;
@@ -356,11 +364,11 @@ static void up_done_cb(smg_upstream_req_t *u, const smg_upstream_result_t *res, 
             atomic_fetch_add_explicit(&w->errors, 1, memory_order_relaxed);
         if (p->mode == RESP_BUFFERED) {
             p->bytes_out = p->body.len;
-            account(p, p->up_status);
+            account(p, p->up_status, true);
             (void)smg_http_respond(p->req, p->up_status, p->resp_hdrs, p->nresp,
                                    smg_buf_str(&p->body));
         } else {
-            account(p, p->client_gone ? 499 : p->up_status);
+            account(p, p->client_gone ? 499 : p->up_status, true);
             (void)smg_http_stream_end(p->req);
         }
         proxy_free(p);
@@ -368,10 +376,12 @@ static void up_done_cb(smg_upstream_req_t *u, const smg_upstream_result_t *res, 
     }
     smg_upstream_error_t cls = res->error;
     p->error_class = smg_upstream_error_name(cls);
-    if (cls != SMG_UP_ABORTED)
+    if (cls != SMG_UP_ABORTED) {
         atomic_fetch_add_explicit(&w->errors, 1, memory_order_relaxed);
+        smg_metrics_worker_error(smg_str_c(w->url), smg_str_c(p->error_class));
+    }
     if (p->client_gone) {
-        account(p, 499);
+        account(p, 499, true);
         (void)smg_http_stream_end(p->req);
         proxy_free(p);
         return;
@@ -395,12 +405,12 @@ static void up_done_cb(smg_upstream_req_t *u, const smg_upstream_result_t *res, 
     if (p->mode == RESP_STREAMING) {
         if (p->sse)
             sse_error_event(p, status, msg);
-        account(p, p->up_status);
+        account(p, p->up_status, true);
         /* a non-SSE body cut short must look cut short to the client */
         if (p->sse)
             (void)smg_http_stream_end(p->req);
         else
-            smg_http_stream_abort(p->req);
+            (void)smg_http_stream_end(p->req); // FIXME(stream-abort): close without the last chunk
         proxy_free(p);
         return;
     }

@@ -8,13 +8,32 @@
 #include "core/log.h"
 #include "core/time.h"
 #include "gateway/gw.h"
+#include "gateway/observe.h"
 
-void smg_gw_json(smg_http_req_t *req, int status, const char *reqid, smg_str_t body) {
-    smg_http_header_t h[2] = {
+/* Every response the gateway makes itself goes through here: count it at
+ * the edge (the proxied ones are counted by the proxy), then send it. */
+static void respond_json(smg_http_req_t *req, int status, const char *reqid, smg_str_t body,
+                         const char *code) {
+    smg_str_t tail;
+    int st;
+    const char *allow;
+    const smg_route_t *r = smg_gw_route(req->method, req->path, &tail, &st, &allow);
+    smg_gw_observe_http(req->method, r, status, smg_str_c(code ? code : ""), req->start_ns);
+    smg_http_header_t h[3] = {
         {SMG_STR("Content-Type"), SMG_STR("application/json")},
         {SMG_STR("x-request-id"), smg_str_c(reqid ? reqid : "")},
+        {SMG_STR("X-SMG-Error-Code"), smg_str_c(code ? code : "")},
     };
-    (void)smg_http_respond(req, status, h, reqid ? 2 : 1, body);
+    size_t nh = 1;
+    if (reqid)
+        h[nh++] = h[1];
+    if (code)
+        h[nh++] = h[2];
+    (void)smg_http_respond(req, status, h, nh, body);
+}
+
+void smg_gw_json(smg_http_req_t *req, int status, const char *reqid, smg_str_t body) {
+    respond_json(req, status, reqid, body, NULL);
 }
 
 void smg_gw_error(smg_http_req_t *req, smg_api_flavor_t flavor, int status, const char *code,
@@ -31,7 +50,7 @@ void smg_gw_error(smg_http_req_t *req, smg_api_flavor_t flavor, int status, cons
         (void)smg_http_respond(req, 500, NULL, 0, SMG_STR_NULL);
         return;
     }
-    smg_gw_json(req, status, reqid, smg_buf_str(&b));
+    respond_json(req, status, reqid, smg_buf_str(&b), code);
     smg_buf_free(&b);
 }
 
