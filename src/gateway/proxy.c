@@ -54,6 +54,7 @@ typedef struct proxy_s {
     uint64_t t_first_byte;
     uint64_t bytes_out;
     const char *error_class;
+    char errmsg[320];
 } proxy_t;
 
 static void proxy_free(proxy_t *p) {
@@ -122,7 +123,10 @@ static smg_worker_t *pick(proxy_t *p, int *status, const char **code, const char
     if (!g) {
         *status = 404;
         *code = "model_not_found";
-        *msg = "no worker serves this model";
+        snprintf(p->errmsg, sizeof p->errmsg,
+                 "The model `%.*s` does not exist or no worker serves it",
+                 (int)(p->model.len > 256 ? 256 : p->model.len), p->model.ptr);
+        *msg = p->errmsg;
         return NULL;
     }
     static _Thread_local smg_worker_t **cands;
