@@ -11,6 +11,10 @@
  * at a time. Shards outlive their threads (counters never go down); a new thread adopts the shard
  * of a finished one.
  *
+ * Label values are stored as valid UTF-8: invalid sequences and control bytes other than tab and
+ * newline become U+FFFD when recorded, so values that differ only in such bytes are one series
+ * (a scrape never has duplicates, nor a NUL).
+ *
  * Bounds: a label value is cut to SMG_METRIC_LABEL_MAX bytes (at a UTF-8 boundary). A family
  * holds at most max_series label sets (default SMG_METRIC_MAX_SERIES); once full, a new label
  * set is recorded in the series whose label values are all "other", and
