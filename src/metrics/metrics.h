@@ -24,7 +24,7 @@
  *
  * Gauges: adds from all threads are summed; a set replaces the value of earlier sets (the latest
  * set from any thread wins) and the scraped value is that plus all adds. Use one style per
- * family. Gauges whose truth lives elsewhere (worker health, in-flight per worker) are better
+ * family. A set also bumps one process-wide atomic sequence, so keep sets off per-token paths. Gauges whose truth lives elsewhere (worker health, in-flight per worker) are better
  * read at scrape time through a collect callback (smg_metric_set_collect).
  *
  * Out of memory on the hot path drops the sample; nothing on the hot path aborts. Misuse that is
