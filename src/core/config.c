@@ -834,6 +834,14 @@ int smg_config_parse(const smg_opt_t *table, size_t n, void *cfg, int argc, char
             *(bool *)field(o, cfg) = true;
             continue;
         }
+        if (o->flags & SMG_OPTF_EXIT) { /* --help=true: an action like --help */
+            rc = set_scalar(o, cfg, eq + 1, strlen(eq + 1), true, pre, err, errlen);
+            if (!rc && *(bool *)field(o, cfg))
+                rc = SMG_CONFIG_EXIT;
+            if (rc)
+                break;
+            continue;
+        }
         const char *v;
         if (eq) {
             v = eq + 1;

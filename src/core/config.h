@@ -17,6 +17,9 @@
  *   SMG_OPT_STRLIST  smg_strlist_t  heap array of heap C strings
  *   SMG_OPT_ENUM     int            index of the value in `choices` ("a|b|c": a=0, b=1, c=2)
  *
+ * Names: on the command line and in the file, '_' may stand for '-' (`--worker_urls`).
+ * An unknown name is an error, with a "did you mean" hint when one option is close.
+ *
  * Lists on the command line: `--worker-urls a b c` takes every following argument up to the next
  * one starting with "--"; a later occurrence appends. With SMG_OPTF_REPEATABLE a list takes one
  * value per occurrence (`--tokenizer-path A --tokenizer-path B`). `--list=` (empty) clears it.

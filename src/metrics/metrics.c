@@ -112,6 +112,91 @@ static inline smg_str_t cut_label(smg_str_t s) {
     return smg_str(s.ptr, n);
 }
 
+/* Length of a valid UTF-8 sequence at p (1..4), or 0 when invalid. */
+static size_t utf8_len(const unsigned char *p, size_t n) {
+    unsigned char c = p[0];
+    if (c < 0x80)
+        return 1;
+    size_t len;
+    unsigned lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF)
+        len = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0)
+            lo = 0xA0;
+        if (c == 0xED)
+            hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0)
+            lo = 0x90;
+        if (c == 0xF4)
+            hi = 0x8F;
+    } else
+        return 0;
+    if (n < len || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if (p[i] < 0x80 || p[i] > 0xBF)
+            return 0;
+    return len;
+}
+
+/* Whether any byte is >= 0x80 or < 0x20 (word at a time: most label values are plain ASCII). */
+static inline bool has_odd_bytes(const char *p, size_t n) {
+    const uint64_t hi = 0x8080808080808080ull, sp = 0x2020202020202020ull;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        if ((w & hi) || ((w - sp) & ~w & hi))
+            return true;
+    }
+    for (; i < n; i++)
+        if ((unsigned char)p[i] >= 0x80 || (unsigned char)p[i] < 0x20)
+            return true;
+    return false;
+}
+
+/* Length of the character at p as kept in a label value, or 0 to replace it: invalid UTF-8 and
+ * control bytes other than tab and newline (a NUL or an escape sequence in a scrape helps no
+ * one and trips some parsers). */
+static size_t label_char_len(const unsigned char *p, size_t n) {
+    if (p[0] < 0x20)
+        return p[0] == '\n' || p[0] == '\t';
+    return utf8_len(p, n);
+}
+
+/* A label value as stored: invalid UTF-8 sequences and control bytes other than tab and newline
+ * become U+FFFD, so that two values that would
+ * render the same are the same series (Prometheus refuses a scrape with duplicate series).
+ * Returns s itself when it is valid; else a copy in buf (SMG_METRIC_LABEL_MAX bytes, cut at a
+ * character boundary). */
+static smg_str_t clean_label(smg_str_t s, char *buf) {
+    if (!has_odd_bytes(s.ptr, s.len))
+        return s;
+    const unsigned char *p = (const unsigned char *)s.ptr;
+    size_t i = 0, o = 0, n;
+    while (i < s.len && (n = label_char_len(p + i, s.len - i)))
+        i += n;
+    if (i == s.len)
+        return s;
+    memcpy(buf, s.ptr, i);
+    o = i;
+    while (i < s.len) {
+        n = label_char_len(p + i, s.len - i);
+        const char *src = n ? s.ptr + i : "\xEF\xBF\xBD";
+        size_t k = n ? n : 3;
+        if (o + k > SMG_METRIC_LABEL_MAX)
+            break;
+        memcpy(buf + o, src, k);
+        o += k;
+        i += n ? n : 1;
+    }
+    return smg_str(buf, o);
+}
+
 /* Folded 64x64->128 multiply: the mixing step of the label hash (8 bytes per step; the hot path
  * hashes every label set it records, so byte-at-a-time hashing would dominate its cost). */
 static inline uint64_t fold_mul(uint64_t a, uint64_t b) {
@@ -139,21 +224,39 @@ static inline uint64_t load_tail(const char *p, size_t len, size_t full) {
            (unsigned char)p[len - 1];
 }
 
-static uint64_t labels_hash(const smg_str_t *l, size_t n) {
+/* High bit of each byte of w that is >= 0x80 or < 0x20 (exact as "any": a borrow only spreads
+ * upward from a byte that is itself < 0x20). */
+static inline uint64_t odd_bits(uint64_t w) {
+    const uint64_t hi = 0x8080808080808080ull, sp = 0x2020202020202020ull;
+    return (w | ((w - sp) & ~w)) & hi;
+}
+
+/* Hash of a label set; with `odd`, also whether any value has a byte >= 0x80 or < 0x20 (then
+ * clean_label has work to do), computed from the same loads. */
+static uint64_t labels_hash(const smg_str_t *l, size_t n, bool *odd) {
     const uint64_t k1 = 0x9e3779b97f4a7c15ull, k2 = 0xd6e8feb86659fd93ull;
-    uint64_t h = k2 ^ n;
+    uint64_t h = k2 ^ n, oddacc = 0;
     for (size_t i = 0; i < n; i++) {
         const char *p = l[i].ptr;
         size_t len = l[i].len;
         while (len >= 8) {
-            h = fold_mul(h ^ load64(p), k1);
+            uint64_t w = load64(p);
+            oddacc |= odd_bits(w);
+            h = fold_mul(h ^ w, k1);
             p += 8;
             len -= 8;
         }
-        uint64_t w = len ? load_tail(p, len, l[i].len) : 0;
+        uint64_t w = 0;
+        if (len) {
+            w = load_tail(p, len, l[i].len);
+            /* a 1..3 byte tail fills only the low 3 bytes: pad the rest with spaces */
+            oddacc |= odd_bits(len >= 4 || l[i].len >= 8 ? w : w | 0x2020202020000000ull);
+        }
         /* the length closes each label, so ("ab","c") and ("a","bc") differ */
         h = fold_mul(h ^ w, k2 ^ ((uint64_t)l[i].len << 8 | i));
     }
+    if (odd)
+        *odd = oddacc != 0;
     return h ^ (h >> 29);
 }
 
@@ -261,7 +364,7 @@ static canon_t *canon_get(smg_metric_family_t *fam, const smg_str_t *l, size_t n
             smg_str_t ol[SMG_METRIC_MAX_LABELS];
             for (size_t i = 0; i < n; i++)
                 ol[i] = SMG_STR("other");
-            uint64_t oh = labels_hash(ol, n);
+            uint64_t oh = labels_hash(ol, n, NULL);
             canon_t *o = canon_find(st, ol, n, oh);
             if (!o)
                 o = canon_new(st, ol, n, oh);
@@ -393,9 +496,16 @@ static entry_t *series(smg_metric_family_t *fam, const smg_str_t *labels, size_t
     if (__builtin_expect(!s, 0) && !(s = shard_attach()))
         return NULL;
     smg_str_t l[SMG_METRIC_MAX_LABELS];
+    char scratch[SMG_METRIC_MAX_LABELS][SMG_METRIC_LABEL_MAX];
     for (size_t i = 0; i < nlabels; i++)
         l[i] = cut_label(labels[i]);
-    uint64_t h = labels_hash(l, nlabels);
+    bool odd;
+    uint64_t h = labels_hash(l, nlabels, &odd);
+    if (__builtin_expect(odd, 0)) { /* non-ASCII or control bytes: store them cleaned */
+        for (size_t i = 0; i < nlabels; i++)
+            l[i] = clean_label(l[i], scratch[i]);
+        h = labels_hash(l, nlabels, NULL);
+    }
     uint32_t id = fam->state->id;
     entry_t *e = id < s->ntabs ? tab_find(&s->tabs[id], l, nlabels, h) : NULL;
     if (__builtin_expect(e != NULL, 1))
@@ -512,7 +622,7 @@ static int register_locked(smg_metric_family_t *fam) {
     st->cap = fam->max_series ? fam->max_series : SMG_METRIC_MAX_SERIES;
     if (fam->nlabels == 0) { /* the one series exists from the start */
         st->cap = 1;
-        if (!canon_new(st, NULL, 0, labels_hash(NULL, 0))) {
+        if (!canon_new(st, NULL, 0, labels_hash(NULL, 0, NULL))) {
             free(st);
             return SMG_ENOMEM;
         }
@@ -563,37 +673,6 @@ static const char *fmt_num(double v, char *tmp, size_t len) {
 static int put_value(smg_buf_t *b, double v) {
     char tmp[40];
     return smg_buf_append_c(b, fmt_num(v, tmp, sizeof tmp));
-}
-
-/* Length of a valid UTF-8 sequence at p (1..4), or 0 when invalid. */
-static size_t utf8_len(const unsigned char *p, size_t n) {
-    unsigned char c = p[0];
-    if (c < 0x80)
-        return 1;
-    size_t len;
-    unsigned lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF)
-        len = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        if (c == 0xE0)
-            lo = 0xA0;
-        if (c == 0xED)
-            hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        if (c == 0xF4)
-            hi = 0x8F;
-    } else
-        return 0;
-    if (n < len || p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++)
-        if (p[i] < 0x80 || p[i] > 0xBF)
-            return 0;
-    return len;
 }
 
 /* Escape for a label value (quote too) or for HELP text. */
@@ -685,9 +764,10 @@ void smg_metric_emit(smg_metric_emit_t *e, const smg_str_t *labels, size_t nlabe
     if (e->oom || nlabels != e->fam->nlabels)
         return;
     smg_str_t l[SMG_METRIC_MAX_LABELS];
+    char scratch[SMG_METRIC_MAX_LABELS][SMG_METRIC_LABEL_MAX];
     for (size_t i = 0; i < nlabels; i++)
-        l[i] = cut_label(labels[i]);
-    uint64_t h = labels_hash(l, nlabels);
+        l[i] = clean_label(cut_label(labels[i]), scratch[i]);
+    uint64_t h = labels_hash(l, nlabels, NULL);
     if (canon_find(&e->tmp, l, nlabels, h) || e->tmp.count >= e->tmp.cap)
         return;
     if (e->tmp.count == e->vals_cap) {

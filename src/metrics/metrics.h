@@ -11,6 +11,10 @@
  * at a time. Shards outlive their threads (counters never go down); a new thread adopts the shard
  * of a finished one.
  *
+ * Label values are stored as valid UTF-8: invalid sequences and control bytes other than tab and
+ * newline become U+FFFD when recorded, so values that differ only in such bytes are one series
+ * (a scrape never has duplicates, nor a NUL).
+ *
  * Bounds: a label value is cut to SMG_METRIC_LABEL_MAX bytes (at a UTF-8 boundary). A family
  * holds at most max_series label sets (default SMG_METRIC_MAX_SERIES); once full, a new label
  * set is recorded in the series whose label values are all "other", and
@@ -20,7 +24,7 @@
  *
  * Gauges: adds from all threads are summed; a set replaces the value of earlier sets (the latest
  * set from any thread wins) and the scraped value is that plus all adds. Use one style per
- * family. Gauges whose truth lives elsewhere (worker health, in-flight per worker) are better
+ * family. A set also bumps one process-wide atomic sequence, so keep sets off per-token paths. Gauges whose truth lives elsewhere (worker health, in-flight per worker) are better
  * read at scrape time through a collect callback (smg_metric_set_collect).
  *
  * Out of memory on the hot path drops the sample; nothing on the hot path aborts. Misuse that is

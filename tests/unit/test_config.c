@@ -197,6 +197,13 @@ TEST(help_action_wins_over_bad_arguments) {
     EXPECT(c.help);
     EXPECT_EQ_INT(c.count, 7);
     smg_config_free(ttab, NT, &c);
+    EXPECT_EQ_INT(PARSE(&c, "--count", "9", "--help=true"), SMG_CONFIG_EXIT);
+    EXPECT(c.help);
+    smg_config_free(ttab, NT, &c);
+    EXPECT_EQ_INT(PARSE(&c, "--help=false", "--count", "9"), SMG_OK);
+    EXPECT(!c.help);
+    EXPECT_EQ_INT(c.count, 9);
+    smg_config_free(ttab, NT, &c);
 }
 
 TEST(yaml_all_types) {

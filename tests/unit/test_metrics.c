@@ -4,8 +4,11 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <pthread.h>
+#include <time.h>
 #include <stdlib.h>
 #include <unistd.h>
+
+#include <utf8proc.h>
 
 #include "core/buf.h"
 #include "core/time.h"
@@ -603,15 +606,22 @@ TEST(hot_path_cost) {
     EXPECT_EQ_INT(smg_metrics_init(), SMG_OK);
     smg_str_t g[] = {S("/v1/chat/completions"), S("meta-llama/Llama-3.1-8B-Instruct"),
                      S("http://10.0.0.12:8000"), S("200")};
-    enum { N = 2000000 };
-    uint64_t t0 = smg_now_ns();
-    for (int i = 0; i < N; i++) {
-        smg_metric_counter_add(&smg_fam_gateway_requests_total, g, 4, 1);
-        smg_metric_hist_observe(&smg_fam_gateway_request_duration_seconds, g, 4, i * 1e-6);
+    /* Thread CPU time, best of 5 rounds: the machine is shared, wall time is noisy. */
+    enum { N = 400000, ROUNDS = 5 };
+    double best = 1e30;
+    for (int r = 0; r < ROUNDS; r++) {
+        struct timespec a, b;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
+        for (int i = 0; i < N; i++) {
+            smg_metric_counter_add(&smg_fam_gateway_requests_total, g, 4, 1);
+            smg_metric_hist_observe(&smg_fam_gateway_request_duration_seconds, g, 4, i * 1e-6);
+        }
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
+        double ns = ((double)(b.tv_sec - a.tv_sec) * 1e9 + (double)(b.tv_nsec - a.tv_nsec)) / N;
+        best = ns < best ? ns : best;
     }
-    uint64_t t1 = smg_now_ns();
     fprintf(stderr, "  hot path: counter_add + hist_observe (4 labels) = %.1f ns per pair\n",
-            (double)(t1 - t0) / N);
+            best);
     char *out = render();
     EXPECT(strstr(out, "status=\"200\"} 2000000\n") != NULL);
     free(out);
@@ -687,5 +697,91 @@ TEST(promtool_accepts_the_exposition) {
     p = popen("promtool check metrics >/dev/null 2>&1", "w");
     fputs("# HELP x h\n# TYPE x counter\nx_total{a=\"1} 1\n", p);
     EXPECT(pclose(p) != 0);
+    free(out);
+}
+
+/* ---- hostile label values ------------------------------------------------------------------- */
+
+TEST(invalid_utf8_values_that_render_alike_are_one_series) {
+    static const char *const m[] = {"model"};
+    static smg_metric_family_t f = {.name = "t_inv_total", .help = "i",
+                                    .type = SMG_METRIC_COUNTER, .labels = m, .nlabels = 1};
+    EXPECT_EQ_INT(smg_metric_register(&f), SMG_OK);
+    smg_str_t a = S("m\xff"), b = S("m\xfe"), c = S("m\xef\xbf\xbd"); /* the last is U+FFFD */
+    smg_metric_counter_add(&f, &a, 1, 1);
+    smg_metric_counter_add(&f, &b, 1, 1);
+    smg_metric_counter_add(&f, &c, 1, 1);
+    char *out = render();
+    EXPECT_EQ_STR(out, "# HELP t_inv_total i\n# TYPE t_inv_total counter\n"
+                       "t_inv_total{model=\"m\xef\xbf\xbd\"} 3\n");
+    free(out);
+}
+
+static int cmp_line(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+TEST(random_label_bytes_render_valid_unique_lines) {
+    static const char *const m[] = {"a", "b"};
+    static smg_metric_family_t f = {.name = "t_rand_total", .help = "r",
+                                    .type = SMG_METRIC_COUNTER, .labels = m, .nlabels = 2};
+    EXPECT_EQ_INT(smg_metric_register(&f), SMG_OK);
+    uint64_t x = 0x243F6A8885A308D3ull; /* fixed seed: reproducible */
+    for (int i = 0; i < 3000; i++) {
+        char v[2][200];
+        size_t len[2];
+        for (int k = 0; k < 2; k++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            len[k] = x % 190;
+            for (size_t j = 0; j < len[k]; j++) {
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                /* mostly bytes that matter: quotes, backslashes, newlines, high bytes */
+                static const char pick[] = "\"\\\n\x80\xbf\xc3\xe2\xf0\xff" "ab";
+                v[k][j] = (x & 1) ? pick[(x >> 8) % (sizeof pick - 1)] : (char)(x >> 16);
+            }
+        }
+        smg_str_t l[] = {smg_str(v[0], len[0]), smg_str(v[1], len[1])};
+        smg_metric_counter_add(&f, l, 2, 1);
+    }
+    char *out = render();
+    /* valid UTF-8 throughout, checked by utf8proc (not our decoder) */
+    const char *p = out;
+    size_t total = strlen(out), off = 0;
+    while (off < total) {
+        int32_t cp;
+        ssize_t n = utf8proc_iterate((const uint8_t *)p + off, (ssize_t)(total - off), &cp);
+        if (n <= 0) {
+            fprintf(stderr, "  invalid UTF-8 at byte %zu\n", off);
+            EXPECT(n > 0);
+            break;
+        }
+        off += (size_t)n;
+    }
+    const char *why = strict_check(out);
+    if (why)
+        fprintf(stderr, "  strict check: %s\n", why);
+    EXPECT(why == NULL);
+    /* no two series render alike, and all 3000 samples are there */
+    char **lines = malloc(4000 * sizeof *lines);
+    size_t nl = 0;
+    double sum = 0;
+    for (char *s = out, *e; *s && nl < 4000; s = e + 1) {
+        e = strchr(s, '\n');
+        if (!e)
+            break;
+        *e = '\0';
+        if (s[0] == '#')
+            continue;
+        lines[nl++] = s;
+        sum += strtod(strrchr(s, ' ') + 1, NULL);
+    }
+    EXPECT_EQ_DBL(sum, 3000, 0);
+    qsort(lines, nl, sizeof *lines, cmp_line);
+    for (size_t i = 1; i < nl; i++) {
+        char *sa = strrchr(lines[i - 1], ' '), *sb = strrchr(lines[i], ' ');
+        EXPECT(sa - lines[i - 1] != sb - lines[i] ||
+               memcmp(lines[i - 1], lines[i], (size_t)(sa - lines[i - 1])) != 0);
+    }
+    free(lines);
     free(out);
 }
