@@ -88,7 +88,7 @@ check-banned:
 	@tools/check-banned.sh
 
 docs: $(BUILD)/smg
-	@tools/gen-config-doc.sh $(BUILD)/smg > docs/configuration.md
+	@tools/gen-config-doc.sh $(BUILD)/smg > docs/configuration.md.tmp && mv docs/configuration.md.tmp docs/configuration.md
 
 # libFuzzer targets (clang): the library is compiled once with coverage
 # instrumentation into build-fuzz/obj, each target links against it.

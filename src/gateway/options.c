@@ -2,6 +2,8 @@
  * Markdown reference, dumps) is derived from it by core/config.c. */
 #include "gateway/options.h"
 
+#include "fleet/worker.h"
+
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,12 +26,9 @@ static const smg_opt_t options[] = {
      .max = 65535, .metavar = "PORT", .section = "Server",
      .help = "Port the API listens on (0: any free port, printed at start-up)."},
     {.name = "threads", .type = SMG_OPT_INT, .offset = F(threads), .def = "0", .min = 0,
-     .max = 1024, .metavar = "N", .section = "Server",
+     .max = 64, .metavar = "N", .section = "Server",
      .help = "Data-plane threads, each with its own event loop and listener (0: one per CPU "
              "core). Ours; the reference sizes its runtime with --runtime-worker-threads."},
-    {.name = "cors-allowed-origins", .type = SMG_OPT_STRLIST, .offset = F(cors_allowed_origins),
-     .metavar = "ORIGIN...", .section = "Server",
-     .help = "Origins allowed by CORS (empty: any origin)."},
     {.name = "request-id-headers", .type = SMG_OPT_STRLIST, .offset = F(request_id_headers),
      .def = "x-request-id x-correlation-id x-trace-id request-id", .metavar = "HEADER...",
      .section = "Server",
@@ -43,12 +42,8 @@ static const smg_opt_t options[] = {
     /* ---- Workers ---- */
     {.name = "worker-urls", .type = SMG_OPT_STRLIST, .offset = F(worker_urls),
      .metavar = "URL...", .section = "Workers",
-     .help = "Inference engines to route to (http://, https://, grpc://, grpcs://). Takes every "
-             "following argument up to the next flag."},
-    {.name = "worker-startup-timeout-secs", .type = SMG_OPT_INT,
-     .offset = F(worker_startup_timeout_secs), .def = "1800", .min = 1, .max = 7 * DAY,
-     .metavar = "SECS", .section = "Workers",
-     .help = "How long a worker given at start-up may take to become healthy."},
+     .help = "Inference engines to route to, as http://host[:port][/base] (https:// and "
+             "grpc:// engines come later). Takes every following argument up to the next flag."},
 
     /* ---- Routing ---- */
     {.name = "policy", .type = SMG_OPT_ENUM, .offset = F(policy), .def = "round_robin",
@@ -157,25 +152,15 @@ const smg_opt_t *smg_options(size_t *n) {
     return options;
 }
 
-static bool has_prefix(const char *s, const char *p) {
-    return strncmp(s, p, strlen(p)) == 0;
-}
-
 int smg_options_validate(const smg_config_t *cfg, char *err, size_t errlen) {
     for (size_t i = 0; i < cfg->worker_urls.len; i++) {
-        const char *u = cfg->worker_urls.items[i];
-        const char *rest = has_prefix(u, "http://")    ? u + 7
-                           : has_prefix(u, "https://") ? u + 8
-                           : has_prefix(u, "grpc://")  ? u + 7
-                           : has_prefix(u, "grpcs://") ? u + 8
-                                                       : NULL;
-        if (!rest || !*rest || *rest == '/') {
-            snprintf(err, errlen,
-                     "--worker-urls: '%.200s' is not a worker URL (http://, https://, grpc:// or "
-                     "grpcs:// followed by a host)",
-                     u);
+        char why[300];
+        smg_worker_t *w = smg_worker_new(cfg->worker_urls.items[i], why, sizeof why);
+        if (!w) {
+            snprintf(err, errlen, "--worker-urls: %s", why);
             return SMG_EINVAL;
         }
+        smg_worker_unref(w);
     }
     if (!cfg->health_check_endpoint || cfg->health_check_endpoint[0] != '/') {
         snprintf(err, errlen, "--health-check-endpoint: must start with '/'");

@@ -29,12 +29,10 @@ typedef struct smg_config_s {
     char *host;
     int64_t port;
     int64_t threads; /* 0: number of cores */
-    smg_strlist_t cors_allowed_origins;
     smg_strlist_t request_id_headers;
     int64_t shutdown_grace_period_secs;
     /* Workers */
     smg_strlist_t worker_urls;
-    int64_t worker_startup_timeout_secs;
     /* Routing */
     int policy; /* smg_policy_kind_t */
     bool disable_retries;

@@ -463,17 +463,15 @@ TEST(smg_defaults_match_the_reference) {
     EXPECT_EQ_INT(c.request_id_headers.len, 4);
     EXPECT_EQ_STR(c.request_id_headers.items[0], "x-request-id");
     EXPECT_EQ_STR(c.request_id_headers.items[3], "request-id");
-    EXPECT_EQ_INT(c.worker_startup_timeout_secs, 1800);
     EXPECT(!c.disable_retries);
     EXPECT_EQ_INT(c.retry_max_retries, 1);
     EXPECT_EQ_INT(c.tokenizer_path.len, 0);
-    EXPECT_EQ_INT(c.cors_allowed_origins.len, 0);
     smg_options_free(&c);
 }
 
 TEST(smg_reference_style_command_line) {
     smg_config_t c;
-    EXPECT_EQ_INT(SMG_PARSE(&c, "--worker-urls", "http://127.0.0.1:8000", "grpc://10.0.0.2:9000",
+    EXPECT_EQ_INT(SMG_PARSE(&c, "--worker-urls", "http://127.0.0.1:8000", "http://10.0.0.2:9000/v2",
                             "--policy", "power_of_two", "--port", "0", "--log-level", "debug",
                             "--log-json", "--api-key", "k1", "--tokenizer-path", "/m/a",
                             "--tokenizer-path", "llama=/m/b", "--disable-health-check",
@@ -481,7 +479,7 @@ TEST(smg_reference_style_command_line) {
                   SMG_OK);
     EXPECT_EQ_STR(err, "");
     EXPECT_EQ_INT(c.worker_urls.len, 2);
-    EXPECT_EQ_STR(c.worker_urls.items[1], "grpc://10.0.0.2:9000");
+    EXPECT_EQ_STR(c.worker_urls.items[1], "http://10.0.0.2:9000/v2");
     EXPECT_EQ_INT(c.policy, SMG_POLICY_POWER_OF_TWO);
     EXPECT_EQ_INT(c.port, 0);
     EXPECT_EQ_INT(c.log_level, 3);
@@ -502,8 +500,11 @@ TEST(smg_errors) {
     EXPECT_EQ_STR(err, "--policy: 'cache_aware' is not one of random|round_robin|power_of_two");
     smg_options_free(&c);
     EXPECT_EQ_INT(SMG_PARSE(&c, "--worker-urls", "localhost:8000"), SMG_EINVAL);
-    EXPECT_EQ_STR(err, "--worker-urls: 'localhost:8000' is not a worker URL (http://, https://, "
-                       "grpc:// or grpcs:// followed by a host)");
+    EXPECT_EQ_STR(err, "--worker-urls: worker url must start with http://: localhost:8000");
+    smg_options_free(&c);
+    EXPECT_EQ_INT(SMG_PARSE(&c, "--worker-urls", "grpc://10.0.0.2:9000"), SMG_EINVAL);
+    EXPECT_EQ_STR(err, "--worker-urls: only http:// workers are supported in this version: "
+                       "grpc://10.0.0.2:9000");
     smg_options_free(&c);
     EXPECT_EQ_INT(SMG_PARSE(&c, "--health-check-endpoint", "health"), SMG_EINVAL);
     EXPECT_EQ_STR(err, "--health-check-endpoint: must start with '/'");
@@ -541,9 +542,9 @@ TEST(smg_table_is_well_formed) {
                           "admin-api-key", "log-level", "log-json", "threads", "config",
                           "shutdown-grace-period-secs", "max-connections",
                           "keep-alive-timeout-secs", "header-timeout-secs", "max-header-size",
-                          "max-headers", "request-id-headers", "worker-startup-timeout-secs",
+                          "max-headers", "request-id-headers",
                           "disable-retries", "retry-max-retries", "tokenizer-path",
-                          "cors-allowed-origins", "help", "version", "help-markdown"};
+                          "help", "version", "help-markdown"};
     for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) {
         if (!smg_config_find(t, n, need[i], strlen(need[i])))
             fprintf(stderr, "  missing option %s\n", need[i]);
