@@ -523,7 +523,7 @@ TEST(smg_errors) {
 TEST(smg_table_is_well_formed) {
     size_t n;
     const smg_opt_t *t = smg_options(&n);
-    EXPECT(n >= 35);
+    EXPECT(n >= 33);
     for (size_t i = 0; i < n; i++) {
         EXPECT(t[i].help && t[i].help[0] && t[i].section);
         for (const char *p = t[i].name; *p; p++)
