@@ -392,13 +392,25 @@ static void up_done_cb(smg_upstream_req_t *u, const smg_upstream_result_t *res, 
     }
     if (p->mode == RESP_NONE && retryable(cls) && p->attempts <= p->gw->cfg.max_retries &&
         p->nexcluded < SMG_PROXY_MAX_EXCLUDED) {
-        SMG_LOG_REQ(SMG_LOG_WARN, p->reqid, "worker %s failed before answering (%s: %s); retrying",
-                    w->url, p->error_class, res->message ? res->message : "");
         p->excluded[p->nexcluded++] = w; /* keeps the reference */
         atomic_fetch_sub_explicit(&w->in_flight, 1, memory_order_relaxed);
         p->worker = NULL;
-        dispatch(p);
-        return;
+        int st;
+        const char *code, *msg;
+        smg_worker_t *next = pick(p, &st, &code, &msg);
+        if (next) {
+            SMG_LOG_REQ(SMG_LOG_WARN, p->reqid,
+                        "worker %s failed before answering (%s: %s); retrying on %s", w->url,
+                        p->error_class, res->message ? res->message : "", next->url);
+            p->worker = next;
+            if (!send_upstream(p))
+                fail_request(p, 503, "overloaded", "could not start the upstream request");
+            return;
+        }
+        /* nowhere else to go: report the failure of the last worker tried */
+        p->worker = w;
+        smg_worker_ref(w);
+        atomic_fetch_add_explicit(&w->in_flight, 1, memory_order_relaxed);
     }
     bool timeout = cls == SMG_UP_TIMEOUT || cls == SMG_UP_CONNECT_TIMEOUT;
     int status = timeout ? 504 : 502;
