@@ -63,6 +63,7 @@ static void loop_stop_hook(void *arg) {
     }
     smg_fleet_snapshot_unref(s);
     smg_fleet_thread_release(gw->fleet);
+    smg_gw_proxy_thread_exit();
 }
 
 /* ---- worker removal with drain ------------------------------------------ */

@@ -92,6 +92,9 @@ void smg_gw_json(smg_http_req_t *req, int status, const char *reqid, smg_str_t b
 /* Proxy a request to a worker (the full request path). `reqid` is copied. */
 void smg_gw_proxy(smg_gw_t *gw, smg_http_req_t *req, const smg_route_t *route, const char *reqid);
 
+/* Free the calling loop thread's proxy scratch memory (loop stop hook). */
+void smg_gw_proxy_thread_exit(void);
+
 /* Local routes */
 void smg_gw_models(smg_gw_t *gw, smg_http_req_t *req, smg_str_t tail);
 void smg_gw_liveness(smg_gw_t *gw, smg_http_req_t *req, smg_str_t tail);

@@ -116,6 +116,17 @@ static bool is_excluded(const proxy_t *p, const smg_worker_t *w) {
     return false;
 }
 
+/* Per-thread scratch array of routable candidates (grown, never shrunk;
+ * freed by smg_gw_proxy_thread_exit). */
+static _Thread_local smg_worker_t **cands;
+static _Thread_local size_t capc;
+
+void smg_gw_proxy_thread_exit(void) {
+    free(cands);
+    cands = NULL;
+    capc = 0;
+}
+
 /* Pick a worker; on failure fills status/code/msg. */
 static smg_worker_t *pick(proxy_t *p, int *status, const char **code, const char **msg) {
     const smg_fleet_snap_t *s = smg_fleet_snapshot(p->gw->fleet);
@@ -129,8 +140,6 @@ static smg_worker_t *pick(proxy_t *p, int *status, const char **code, const char
         *msg = p->errmsg;
         return NULL;
     }
-    static _Thread_local smg_worker_t **cands;
-    static _Thread_local size_t capc;
     if (capc < g->n) {
         smg_worker_t **nc = realloc(cands, g->n * sizeof *nc);
         if (!nc) {

@@ -80,13 +80,22 @@ export async function waitFor(fn, timeoutMs = 10000, what = 'condition') {
   throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
 }
 
+// Stop a process we started. A SIGTERM must end it cleanly (exit 0): under
+// ASan that is also where LeakSanitizer reports, so every test that stops
+// smg or smg-sim this way checks for leaks and sanitizer errors.
 export async function stop(p, signal = 'SIGTERM') {
-  if (!p || p.proc.exitCode !== null || p.proc.signalCode !== null) return p?.proc.exitInfo;
-  const exited = new Promise((r) => p.proc.once('exit', (code, sig) => r({ code, sig })));
-  p.proc.kill(signal);
-  const t = setTimeout(() => p.proc.kill('SIGKILL'), 10000);
-  const info = await exited;
-  clearTimeout(t);
+  if (!p) return undefined;
+  let info = p.proc.exitInfo;
+  if (p.proc.exitCode === null && p.proc.signalCode === null) {
+    const exited = new Promise((r) => p.proc.once('exit', (code, sig) => r({ code, sig })));
+    p.proc.kill(signal);
+    const t = setTimeout(() => p.proc.kill('SIGKILL'), 15000);
+    info = await exited;
+    clearTimeout(t);
+    if (signal === 'SIGTERM' && info.code !== 0) {
+      throw new Error(`${p.proc.spawnfile} exited ${info.code ?? info.sig} after SIGTERM:\n${(p.proc.stderrText?.() ?? '').slice(-4000)}`);
+    }
+  }
   return info;
 }
 
