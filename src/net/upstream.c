@@ -273,13 +273,19 @@ static void conn_set_state(conn_t *c, conn_state_t ns) {
     if (os == ns)
         return;
     SMG_BUG_ON(os == CONN_CLOSING);
+    /* An idle connection does not keep the loop alive (as Node's agent
+     * unrefs its free sockets): uv_run may return with only idle ones. */
     if (os == CONN_IDLE) {
         list_remove(&c->idle_link);
         pool->nidle--;
+        uv_ref((uv_handle_t *)&c->tcp);
+        uv_ref((uv_handle_t *)&c->timer);
     }
     if (ns == CONN_IDLE) {
         list_push_front(&pool->idle, &c->idle_link);
         pool->nidle++;
+        uv_unref((uv_handle_t *)&c->tcp);
+        uv_unref((uv_handle_t *)&c->timer);
     } else if (ns == CONN_CLOSING) {
         list_remove(&c->link);
         pool->nconns--;
