@@ -472,6 +472,10 @@ TEST(upstream_keepalive_reuse) {
     smg_upstream_pool_stats(pool, &st);
     EXPECT_EQ_INT(st.reused, 1);
     EXPECT_EQ_INT(st.open_connections, 1);
+    /* An idle connection does not keep the loop alive. */
+    EXPECT_EQ_INT(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    smg_upstream_pool_stats(pool, &st);
+    EXPECT_EQ_INT(st.idle_connections, 1);
     teardown(&loop, pool);
     srv_stop(&s);
     rec_free(&a);
@@ -1417,5 +1421,29 @@ TEST(upstream_error_names) {
     EXPECT_EQ_STR(smg_upstream_error_name(SMG_UP_RESET_BEFORE_HEAD), "reset_before_head");
     EXPECT_EQ_STR(smg_upstream_error_name(SMG_UP_QUEUE_FULL), "queue_full");
     EXPECT_EQ_STR(smg_upstream_error_name((smg_upstream_error_t)99), "unknown");
+    leak_check();
+}
+
+TEST(upstream_idle_timeout_closes) {
+    srv_t s;
+    srv_start(&s, script_simple_get);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    smg_upstream_pool_config_t cfg = {.idle_timeout_ms = 50};
+    smg_upstream_pool_t *pool = mkpool(&loop, s.port, &cfg);
+    rec_t a;
+    rec_init(&a);
+    get(pool, "/", &a);
+    run_until_flag(&loop, &a.done);
+    EXPECT_OK(&a);
+    bool gone = false;
+    for (int i = 0; i < 400 && !gone; i++) {
+        run_ms(&loop, 5);
+        gone = no_open_conns(pool);
+    }
+    EXPECT(gone);
+    teardown(&loop, pool);
+    srv_stop(&s);
+    rec_free(&a);
     leak_check();
 }
