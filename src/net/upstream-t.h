@@ -58,23 +58,23 @@ typedef struct {
      * "Connection: keep-alive" itself. */
     const smg_http_header_t *headers;
     size_t nheaders;
-    smg_str_t body;               /* sent with Content-Length; not copied */
-    uint32_t timeout_ms;          /* total, from send to on_done; 0 = none */
+    smg_str_t body;                 /* sent with Content-Length; not copied */
+    uint32_t timeout_ms;            /* total, from send to on_done; 0 = none */
     uint32_t first_byte_timeout_ms; /* from request written to first response byte; 0 = none */
 } smg_upstream_request_t;
 
 /* Failure classes: what a caller needs to decide retry / status code. */
 #define SMG_UPSTREAM_ERROR_TABLE(X)                                                                \
     X(OK, "ok")                                                                                    \
-    X(CONNECT_FAILED, "connect_failed")   /* refused/unreachable/DNS: nothing sent */              \
-    X(CONNECT_TIMEOUT, "connect_timeout") /* no connection in time: nothing sent */                \
-    X(TIMEOUT, "timeout")                 /* total or first-byte timeout after sending */          \
+    X(CONNECT_FAILED, "connect_failed")       /* refused/unreachable/DNS: nothing sent */          \
+    X(CONNECT_TIMEOUT, "connect_timeout")     /* no connection in time: nothing sent */            \
+    X(TIMEOUT, "timeout")                     /* total or first-byte timeout after sending */      \
     X(RESET_BEFORE_HEAD, "reset_before_head") /* broke after send, before any byte */              \
-    X(BROKEN_BODY, "broken_body")         /* died mid-body: truncated framing or reset */          \
-    X(PROTOCOL, "protocol")               /* malformed response, head too large, 101 */            \
-    X(ABORTED, "aborted")                 /* smg_upstream_abort or pool freed */                   \
-    X(QUEUE_FULL, "queue_full")           /* max_connections reached and FIFO full */              \
-    X(INVALID_REQUEST, "invalid_request") /* caller passed a bad method/target/header */
+    X(BROKEN_BODY, "broken_body")             /* died mid-body: truncated framing or reset */      \
+    X(PROTOCOL, "protocol")                   /* malformed response, head too large, 101 */        \
+    X(ABORTED, "aborted")                     /* smg_upstream_abort or pool freed */               \
+    X(QUEUE_FULL, "queue_full")               /* max_connections reached and FIFO full */          \
+    X(INVALID_REQUEST, "invalid_request")     /* caller passed a bad method/target/header */
 
 typedef enum {
 #define SMG__UP_ENUM(name, str) SMG_UP_##name,
@@ -116,12 +116,12 @@ typedef struct {
 typedef struct {
     uint32_t open_connections; /* connecting, active or idle */
     uint32_t idle_connections;
-    uint32_t in_flight;        /* requests bound to a connection (connecting or active) */
-    uint32_t queued;           /* requests waiting for max_connections */
-    uint64_t total_requests;   /* smg_upstream_send calls */
-    uint64_t connect_errors;   /* failed or timed-out connects (DNS included) */
-    uint64_t reused;           /* requests sent on a kept-alive connection */
-    uint64_t resends;          /* transparent resends after a reused connection broke */
+    uint32_t in_flight;      /* requests bound to a connection (connecting or active) */
+    uint32_t queued;         /* requests waiting for max_connections */
+    uint64_t total_requests; /* smg_upstream_send calls */
+    uint64_t connect_errors; /* failed or timed-out connects (DNS included) */
+    uint64_t reused;         /* requests sent on a kept-alive connection */
+    uint64_t resends;        /* transparent resends after a reused connection broke */
 } smg_upstream_pool_stats_t;
 
 #endif

@@ -94,9 +94,9 @@ typedef struct conn_s {
     conn_state_t state;
     uint8_t open_handles;
     bool reading;
-    bool writing;  /* uv_write in flight */
-    bool broken;   /* a write failed: never reuse */
-    bool in_feed;  /* conn_process is parsing rbuf */
+    bool writing; /* uv_write in flight */
+    bool broken;  /* a write failed: never reuse */
+    bool in_feed; /* conn_process is parsing rbuf */
     uint32_t nserved;
     uint64_t connect_start_ns;
     uint64_t connect_ns;
@@ -133,9 +133,9 @@ struct smg_upstream_req_s {
     uint32_t fb_timeout_ms;
     bool head_request;
     bool paused;
-    bool in_cb;     /* inside on_head/on_body of this request */
-    bool got_byte;  /* a response byte arrived on the current attempt */
-    bool has_stop;  /* abort or pool close requested from inside a callback */
+    bool in_cb;      /* inside on_head/on_body of this request */
+    bool got_byte;   /* a response byte arrived on the current attempt */
+    bool has_stop;   /* abort or pool close requested from inside a callback */
     bool close_mark; /* pool_free: to be completed */
     bool resent;
     bool reused;
@@ -211,14 +211,12 @@ static size_t u64_dec(char *out, uint64_t v) {
 }
 
 static char *buf_get(smg_upstream_pool_t *pool) {
-    if (pool->nfree_bufs)
-        return pool->free_bufs[--pool->nfree_bufs];
+    if (pool->nfree_bufs) return pool->free_bufs[--pool->nfree_bufs];
     return malloc(READ_BUF_SIZE);
 }
 
 static void buf_put(smg_upstream_pool_t *pool, char *b) {
-    if (!b)
-        return;
+    if (!b) return;
     if (!pool->closing && pool->nfree_bufs < FREE_BUFS_MAX)
         pool->free_bufs[pool->nfree_bufs++] = b;
     else
@@ -235,8 +233,7 @@ static void pool_destroy(smg_upstream_pool_t *pool) {
 
 static void pool_unref(smg_upstream_pool_t *pool) {
     SMG_BUG_ON(pool->refs == 0);
-    if (--pool->refs == 0 && pool->closing)
-        pool_destroy(pool);
+    if (--pool->refs == 0 && pool->closing) pool_destroy(pool);
 }
 
 static bool pool_can_open(const smg_upstream_pool_t *pool) {
@@ -248,8 +245,7 @@ static bool pool_can_open(const smg_upstream_pool_t *pool) {
 static void req_set_state(smg_upstream_req_t *req, req_state_t ns) {
     smg_upstream_pool_t *pool = req->pool;
     req_state_t os = req->state;
-    if (os == ns)
-        return;
+    if (os == ns) return;
     if (os == REQ_QUEUED) {
         list_remove(&req->queue_link);
         pool->nqueued--;
@@ -270,16 +266,21 @@ static void req_set_state(smg_upstream_req_t *req, req_state_t ns) {
 static void conn_set_state(conn_t *c, conn_state_t ns) {
     smg_upstream_pool_t *pool = c->pool;
     conn_state_t os = c->state;
-    if (os == ns)
-        return;
+    if (os == ns) return;
     SMG_BUG_ON(os == CONN_CLOSING);
+    /* An idle connection does not keep the loop alive (as Node's agent
+     * unrefs its free sockets): uv_run may return with only idle ones. */
     if (os == CONN_IDLE) {
         list_remove(&c->idle_link);
         pool->nidle--;
+        uv_ref((uv_handle_t *)&c->tcp);
+        uv_ref((uv_handle_t *)&c->timer);
     }
     if (ns == CONN_IDLE) {
         list_push_front(&pool->idle, &c->idle_link);
         pool->nidle++;
+        uv_unref((uv_handle_t *)&c->tcp);
+        uv_unref((uv_handle_t *)&c->timer);
     } else if (ns == CONN_CLOSING) {
         list_remove(&c->link);
         pool->nconns--;
@@ -291,8 +292,9 @@ static void conn_set_state(conn_t *c, conn_state_t ns) {
 
 /* ---- request completion --------------------------------------------------------------------- */
 
-__attribute__((format(printf, 4, 5))) static void
-req_set_result(smg_upstream_req_t *req, smg_upstream_error_t err, int status, const char *fmt, ...) {
+__attribute__((format(printf, 4, 5))) static void req_set_result(smg_upstream_req_t *req,
+                                                                 smg_upstream_error_t err,
+                                                                 int status, const char *fmt, ...) {
     req->res.error = err;
     req->res.status = status;
     va_list ap;
@@ -355,12 +357,10 @@ static void req_schedule_done(smg_upstream_req_t *req) {
  * serve the queue or go idle. */
 static void req_detach(smg_upstream_req_t *req) {
     conn_t *c = req->conn;
-    if (!c)
-        return;
+    if (!c) return;
     c->req = NULL;
     req->conn = NULL;
-    if (req->state == REQ_ACTIVE)
-        conn_close(c);
+    if (req->state == REQ_ACTIVE) conn_close(c);
 }
 
 /* ---- timers --------------------------------------------------------------------------------- */
@@ -385,19 +385,16 @@ static void req_timeout_cb(uv_timer_t *t) {
         req_set_result(req, SMG_UP_TIMEOUT, SMG_ETIMEDOUT, "%s:%u: total timeout", pool->host,
                        pool->cfg.port);
     else
-        req_set_result(req, SMG_UP_TIMEOUT, SMG_ETIMEDOUT,
-                       "%s:%u: no response byte within %u ms", pool->host, pool->cfg.port,
-                       req->fb_timeout_ms);
+        req_set_result(req, SMG_UP_TIMEOUT, SMG_ETIMEDOUT, "%s:%u: no response byte within %u ms",
+                       pool->host, pool->cfg.port, req->fb_timeout_ms);
     pool_dispatch(pool);
     req_complete(req);
 }
 
 static void req_arm_timer(smg_upstream_req_t *req) {
-    if (req->state == REQ_FINISHING || req->state == REQ_DONE)
-        return;
+    if (req->state == REQ_FINISHING || req->state == REQ_DONE) return;
     uint64_t d = req->deadline_total_ms;
-    if (req->deadline_fb_ms && (!d || req->deadline_fb_ms < d))
-        d = req->deadline_fb_ms;
+    if (req->deadline_fb_ms && (!d || req->deadline_fb_ms < d)) d = req->deadline_fb_ms;
     if (!d) {
         uv_timer_stop(&req->timer);
         return;
@@ -420,8 +417,7 @@ static void conn_close_cb(uv_handle_t *h) {
     conn_t *c = h->data;
     smg_upstream_pool_t *pool = c->pool;
     if (--c->open_handles == 0) {
-        if (c->rbuf)
-            buf_put(pool, c->rbuf);
+        if (c->rbuf) buf_put(pool, c->rbuf);
         smg__upresp_free(&c->resp);
         free(c);
     }
@@ -431,8 +427,7 @@ static void conn_close_cb(uv_handle_t *h) {
 /* Close the connection. A bound request stays bound (the caller detaches
  * it); the read buffer is released unless it is being parsed right now. */
 static void conn_close(conn_t *c) {
-    if (c->state == CONN_CLOSING)
-        return;
+    if (c->state == CONN_CLOSING) return;
     conn_set_state(c, CONN_CLOSING);
     conn_drop_rbuf(c);
     c->reading = false;
@@ -453,8 +448,8 @@ static void conn_connect_failed(conn_t *c, smg_upstream_error_t err, int uverr) 
             req_fail_later(req, err, SMG_ETIMEDOUT, "connect to %s:%u timed out", pool->host,
                            pool->cfg.port);
         else
-            req_fail_later(req, err, SMG_EIO, "connect to %s:%u: %s", pool->host,
-                           pool->cfg.port, uv_strerror(uverr));
+            req_fail_later(req, err, SMG_EIO, "connect to %s:%u: %s", pool->host, pool->cfg.port,
+                           uv_strerror(uverr));
     }
     conn_close(c);
 }
@@ -462,27 +457,22 @@ static void conn_connect_failed(conn_t *c, smg_upstream_error_t err, int uverr) 
 static void connect_timeout_cb(uv_timer_t *t) {
     conn_t *c = t->data;
     smg_upstream_pool_t *pool = c->pool;
-    if (c->state != CONN_RESOLVING && c->state != CONN_CONNECTING)
-        return;
+    if (c->state != CONN_RESOLVING && c->state != CONN_CONNECTING) return;
     conn_connect_failed(c, SMG_UP_CONNECT_TIMEOUT, UV_ETIMEDOUT);
     pool_dispatch(pool);
 }
 
 static void idle_timeout_cb(uv_timer_t *t) {
     conn_t *c = t->data;
-    if (c->state == CONN_IDLE)
-        conn_close(c);
+    if (c->state == CONN_IDLE) conn_close(c);
 }
 
 /* Resume kick: parse the bytes kept while paused, then read again. */
 static void kick_cb(uv_timer_t *t) {
     conn_t *c = t->data;
-    if (c->state != CONN_ACTIVE)
-        return;
-    if (c->rbuf && c->req && !c->req->paused)
-        conn_process(c);
-    if (c->state == CONN_ACTIVE)
-        conn_update_reading(c);
+    if (c->state != CONN_ACTIVE) return;
+    if (c->rbuf && c->req && !c->req->paused) conn_process(c);
+    if (c->state == CONN_ACTIVE) conn_update_reading(c);
 }
 
 /* Connection is free: serve the queue, go idle, or close. */
@@ -503,8 +493,7 @@ static void conn_release(conn_t *c, bool reuse) {
 static void connect_cb(uv_connect_t *cr, int status) {
     conn_t *c = CONTAINER_OF(cr, conn_t, connect_req);
     smg_upstream_pool_t *pool = c->pool;
-    if (c->state != CONN_CONNECTING)
-        return; /* closing: status is UV_ECANCELED */
+    if (c->state != CONN_CONNECTING) return; /* closing: status is UV_ECANCELED */
     if (status < 0) {
         conn_connect_failed(c, SMG_UP_CONNECT_FAILED, status);
         pool_dispatch(pool);
@@ -526,15 +515,13 @@ static void connect_cb(uv_connect_t *cr, int status) {
 static void conn_connect(conn_t *c) {
     smg_upstream_pool_t *pool = c->pool;
     conn_set_state(c, CONN_CONNECTING);
-    int rc = uv_tcp_connect(&c->connect_req, &c->tcp, (const struct sockaddr *)&pool->addr,
-                            connect_cb);
-    if (rc < 0)
-        conn_connect_failed(c, SMG_UP_CONNECT_FAILED, rc);
+    int rc =
+        uv_tcp_connect(&c->connect_req, &c->tcp, (const struct sockaddr *)&pool->addr, connect_cb);
+    if (rc < 0) conn_connect_failed(c, SMG_UP_CONNECT_FAILED, rc);
 }
 
 static bool pool_addr_usable(const smg_upstream_pool_t *pool) {
-    return pool->addr_valid &&
-           (pool->addr_literal || uv_now(pool->loop) < pool->addr_expires_ms);
+    return pool->addr_valid && (pool->addr_literal || uv_now(pool->loop) < pool->addr_expires_ms);
 }
 
 /* Open a connection bound to req (which waits for it). Ignores
@@ -542,8 +529,7 @@ static bool pool_addr_usable(const smg_upstream_pool_t *pool) {
  * connection that just closed. */
 static SMG_MUST_CHECK int conn_open(smg_upstream_pool_t *pool, smg_upstream_req_t *req) {
     conn_t *c = calloc(1, sizeof *c);
-    if (!c)
-        return SMG_ENOMEM;
+    if (!c) return SMG_ENOMEM;
     if (uv_tcp_init(pool->loop, &c->tcp) != 0) {
         free(c);
         return SMG_EIO;
@@ -598,8 +584,8 @@ static void conn_broken_before_head(conn_t *c, int uverr) {
         return;
     }
     req_fail_later(req, SMG_UP_RESET_BEFORE_HEAD, SMG_EIO,
-                   "%s:%u closed the connection before responding (%s)", pool->host,
-                   pool->cfg.port, uv_strerror(uverr));
+                   "%s:%u closed the connection before responding (%s)", pool->host, pool->cfg.port,
+                   uv_strerror(uverr));
 }
 
 /* Fail the active request (later) and close the connection. */
@@ -616,8 +602,7 @@ static void conn_fail_req(conn_t *c, smg_upstream_error_t err, int status, const
 static void write_cb(uv_write_t *wr, int status) {
     conn_t *c = CONTAINER_OF(wr, conn_t, write_req);
     c->writing = false;
-    if (c->state == CONN_CLOSING || status == 0)
-        return;
+    if (c->state == CONN_CLOSING || status == 0) return;
     c->broken = true;
     smg_upstream_req_t *req = c->req;
     if (!req || c->state != CONN_ACTIVE) {
@@ -638,8 +623,7 @@ static void conn_start_request(conn_t *c, smg_upstream_req_t *req) {
     c->req = req;
     req->conn = c;
     req->reused = c->nserved > 0;
-    if (req->reused)
-        pool->st.reused++;
+    if (req->reused) pool->st.reused++;
     conn_set_state(c, CONN_ACTIVE);
     req_set_state(req, REQ_ACTIVE);
     uv_timer_stop(&c->timer);
@@ -754,8 +738,7 @@ static void conn_process(conn_t *c) {
     c->rpos += used;
     /* User code ran: req may be stopped or paused, the pool may be closing
      * and c may be CLOSING (then req->has_stop is set). */
-    if (c->state == CONN_CLOSING)
-        conn_drop_rbuf(c);
+    if (c->state == CONN_CLOSING) conn_drop_rbuf(c);
     switch (st) {
     case SMG__UPRESP_AGAIN:
         conn_drop_rbuf(c);
@@ -772,10 +755,8 @@ static void conn_process(conn_t *c) {
             conn_finish_stopped(c);
             return;
         }
-        if (c->rpos == c->rlen)
-            conn_drop_rbuf(c);
-        if (!req->paused && c->rbuf)
-            uv_timer_start(&c->timer, kick_cb, 0, 0);
+        if (c->rpos == c->rlen) conn_drop_rbuf(c);
+        if (!req->paused && c->rbuf) uv_timer_start(&c->timer, kick_cb, 0, 0);
         conn_update_reading(c);
         return;
     default:
@@ -849,14 +830,12 @@ static const smg__upresp_cbs_t resp_cbs = {
 /* ---- DNS ------------------------------------------------------------------------------------ */
 
 static void pool_resolved(smg_upstream_pool_t *pool, int status) {
-    if (pool->closing)
-        return;
+    if (pool->closing) return;
     link_t *l = pool->conns.next;
     while (l != &pool->conns) {
         conn_t *c = CONTAINER_OF(l, conn_t, link);
         l = l->next;
-        if (c->state != CONN_RESOLVING)
-            continue;
+        if (c->state != CONN_RESOLVING) continue;
         if (status == 0)
             conn_connect(c);
         else
@@ -875,8 +854,7 @@ static void gai_cb(uv_getaddrinfo_t *g, int status, struct addrinfo *res) {
     } else if (status == 0) {
         status = UV_EAI_NONAME;
     }
-    if (res)
-        uv_freeaddrinfo(res);
+    if (res) uv_freeaddrinfo(res);
     if (status != 0 && status != UV_EAI_CANCELED && pool->addr_valid) {
         /* Serve the stale address rather than fail every request while DNS
          * is down; try again after a short while. */
@@ -890,10 +868,9 @@ static void gai_cb(uv_getaddrinfo_t *g, int status, struct addrinfo *res) {
 }
 
 static void pool_resolve(smg_upstream_pool_t *pool) {
-    if (pool->gai_active)
-        return;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_protocol = IPPROTO_TCP};
+    if (pool->gai_active) return;
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_protocol = IPPROTO_TCP};
     pool->gai.data = pool;
     int rc = uv_getaddrinfo(pool->loop, &pool->gai, gai_cb, pool->host, pool->port_str, &hints);
     if (rc < 0) {
@@ -909,8 +886,7 @@ static void pool_resolve(smg_upstream_pool_t *pool) {
 /* Give queued requests to idle connections, or open connections for them
  * while max_connections allows. Runs no user callback. */
 static void pool_dispatch(smg_upstream_pool_t *pool) {
-    if (pool->closing)
-        return;
+    if (pool->closing) return;
     while (!list_empty(&pool->queue)) {
         smg_upstream_req_t *req = CONTAINER_OF(pool->queue.next, smg_upstream_req_t, queue_link);
         if (!list_empty(&pool->idle)) {
@@ -935,11 +911,9 @@ static bool is_tchar(unsigned char ch) {
 }
 
 static bool is_token(smg_str_t s) {
-    if (s.len == 0)
-        return false;
+    if (s.len == 0) return false;
     for (size_t i = 0; i < s.len; i++)
-        if (!is_tchar((unsigned char)s.ptr[i]))
-            return false;
+        if (!is_tchar((unsigned char)s.ptr[i])) return false;
     return true;
 }
 
@@ -970,15 +944,13 @@ static bool skip_header(smg_str_t name) {
 /* True when `name` is listed in a Connection header among h[0..n). */
 static bool named_by_connection(const smg_http_header_t *h, size_t n, smg_str_t name) {
     for (size_t i = 0; i < n; i++) {
-        if (!smg_str_eq_nocase(h[i].name, SMG_STR("connection")))
-            continue;
+        if (!smg_str_eq_nocase(h[i].name, SMG_STR("connection"))) continue;
         smg_str_t v = h[i].value;
         size_t start = 0;
         for (size_t j = 0; j <= v.len; j++) {
             if (j == v.len || v.ptr[j] == ',') {
                 smg_str_t tok = smg_str_trim(smg_str(v.ptr + start, j - start));
-                if (smg_str_eq_nocase(tok, name))
-                    return true;
+                if (smg_str_eq_nocase(tok, name)) return true;
                 start = j + 1;
             }
         }
@@ -988,16 +960,14 @@ static bool named_by_connection(const smg_http_header_t *h, size_t n, smg_str_t 
 
 static bool has_connection_header(const smg_http_header_t *h, size_t n) {
     for (size_t i = 0; i < n; i++)
-        if (h[i].name.len == 10 && smg_str_eq_nocase(h[i].name, SMG_STR("connection")))
-            return true;
+        if (h[i].name.len == 10 && smg_str_eq_nocase(h[i].name, SMG_STR("connection"))) return true;
     return false;
 }
 
 static bool is_field_value(smg_str_t v) {
     for (size_t i = 0; i < v.len; i++) {
         unsigned char ch = (unsigned char)v.ptr[i];
-        if (ch == '\r' || ch == '\n' || ch == '\0')
-            return false;
+        if (ch == '\r' || ch == '\n' || ch == '\0') return false;
     }
     return true;
 }
@@ -1037,22 +1007,19 @@ static size_t head_size(const smg_upstream_pool_t *pool, const smg_upstream_requ
     n += 6 + pool->host_hdr_len + 2;
     for (size_t i = 0; i < r->nheaders; i++) {
         const smg_http_header_t *h = &r->headers[i];
-        if (skip_header(h->name))
-            continue;
+        if (skip_header(h->name)) continue;
         if (!is_token(h->name) || !is_field_value(h->value)) {
             *why = "bad header";
             return 0;
         }
-        if (conn_hdr && named_by_connection(r->headers, r->nheaders, h->name))
-            continue;
+        if (conn_hdr && named_by_connection(r->headers, r->nheaders, h->name)) continue;
         n += h->name.len + 2 + h->value.len + 2;
         if (n > SMG_UPSTREAM_MAX_REQUEST_HEAD) {
             *why = "request head too large";
             return 0;
         }
     }
-    if (needs_content_length(r))
-        n += 16 + 20 + 2;
+    if (needs_content_length(r)) n += 16 + 20 + 2;
     n += 24 + 2;
     return n;
 }
@@ -1078,14 +1045,11 @@ static size_t head_write(const smg_upstream_pool_t *pool, const smg_upstream_req
     PUT_LIT(p, "\r\n");
     for (size_t i = 0; i < r->nheaders; i++) {
         const smg_http_header_t *h = &r->headers[i];
-        if (skip_header(h->name))
-            continue;
-        if (conn_hdr && named_by_connection(r->headers, r->nheaders, h->name))
-            continue;
+        if (skip_header(h->name)) continue;
+        if (conn_hdr && named_by_connection(r->headers, r->nheaders, h->name)) continue;
         PUT(p, h->name.ptr, h->name.len);
         PUT_LIT(p, ": ");
-        if (h->value.len)
-            PUT(p, h->value.ptr, h->value.len);
+        if (h->value.len) PUT(p, h->value.ptr, h->value.len);
         PUT_LIT(p, "\r\n");
     }
     if (needs_content_length(r)) {
@@ -1106,8 +1070,7 @@ smg_upstream_req_t *smg_upstream_send(smg_upstream_pool_t *pool, const smg_upstr
     bool conn_hdr = r->nheaders && r->headers && has_connection_header(r->headers, r->nheaders);
     size_t need = head_size(pool, r, conn_hdr, &why);
     smg_upstream_req_t *req = malloc(sizeof *req + need);
-    if (!req)
-        return NULL;
+    if (!req) return NULL;
     memset(req, 0, sizeof *req);
     req->pool = pool;
     req->cbs = *cbs;
@@ -1138,8 +1101,7 @@ smg_upstream_req_t *smg_upstream_send(smg_upstream_pool_t *pool, const smg_upstr
         req->iov[req->niov++] = uv_buf_init((char *)r->body.ptr, (unsigned)r->body.len);
     req->head_request = smg_str_eq(r->method, SMG_STR("HEAD"));
     req->fb_timeout_ms = r->first_byte_timeout_ms;
-    if (r->timeout_ms)
-        req->deadline_total_ms = uv_now(pool->loop) + r->timeout_ms;
+    if (r->timeout_ms) req->deadline_total_ms = uv_now(pool->loop) + r->timeout_ms;
     req_arm_timer(req);
 
     if (!list_empty(&pool->idle)) {
@@ -1160,8 +1122,7 @@ smg_upstream_req_t *smg_upstream_send(smg_upstream_pool_t *pool, const smg_upstr
 }
 
 void smg_upstream_abort(smg_upstream_req_t *req) {
-    if (!req || req->state == REQ_FINISHING || req->state == REQ_DONE || req->has_stop)
-        return;
+    if (!req || req->state == REQ_FINISHING || req->state == REQ_DONE || req->has_stop) return;
     if (req->in_cb) {
         req->has_stop = true;
         req->stop_error = SMG_UP_ABORTED;
@@ -1176,19 +1137,15 @@ void smg_upstream_abort(smg_upstream_req_t *req) {
 }
 
 void smg_upstream_pause(smg_upstream_req_t *req) {
-    if (!req || req->paused || req->state == REQ_FINISHING || req->state == REQ_DONE)
-        return;
+    if (!req || req->paused || req->state == REQ_FINISHING || req->state == REQ_DONE) return;
     req->paused = true;
-    if (!req->in_cb && req->state == REQ_ACTIVE)
-        conn_update_reading(req->conn);
+    if (!req->in_cb && req->state == REQ_ACTIVE) conn_update_reading(req->conn);
 }
 
 void smg_upstream_resume(smg_upstream_req_t *req) {
-    if (!req || !req->paused || req->state == REQ_FINISHING || req->state == REQ_DONE)
-        return;
+    if (!req || !req->paused || req->state == REQ_FINISHING || req->state == REQ_DONE) return;
     req->paused = false;
-    if (req->in_cb || req->state != REQ_ACTIVE)
-        return;
+    if (req->in_cb || req->state != REQ_ACTIVE) return;
     conn_t *c = req->conn;
     if (c->rbuf)
         uv_timer_start(&c->timer, kick_cb, 0, 0);
@@ -1205,40 +1162,31 @@ void smg_upstream_pool_stats(const smg_upstream_pool_t *pool, smg_upstream_pool_
 }
 
 smg_upstream_pool_t *smg_upstream_pool_new(uv_loop_t *loop, const smg_upstream_pool_config_t *cfg) {
-    if (!loop || !cfg || !cfg->host || !cfg->host[0] || cfg->port == 0)
-        return NULL;
+    if (!loop || !cfg || !cfg->host || !cfg->host[0] || cfg->port == 0) return NULL;
     smg_str_t host = smg_str_c(cfg->host);
     if (host.len >= 2 && host.ptr[0] == '[' && host.ptr[host.len - 1] == ']')
         host = smg_str(host.ptr + 1, host.len - 2);
-    if (host.len == 0 || host.len > 255)
-        return NULL;
+    if (host.len == 0 || host.len > 255) return NULL;
     smg_upstream_pool_t *pool = calloc(1, sizeof *pool);
-    if (!pool)
-        return NULL;
+    if (!pool) return NULL;
     pool->loop = loop;
     pool->cfg = *cfg;
     pool->cfg.host = NULL;
     pool->cfg.host_header = NULL;
     smg_upstream_pool_config_t *c = &pool->cfg;
-    if (!c->max_idle)
-        c->max_idle = SMG_UPSTREAM_DEFAULT_MAX_IDLE;
-    if (!c->idle_timeout_ms)
-        c->idle_timeout_ms = SMG_UPSTREAM_DEFAULT_IDLE_TIMEOUT_MS;
-    if (!c->connect_timeout_ms)
-        c->connect_timeout_ms = SMG_UPSTREAM_DEFAULT_CONNECT_TIMEOUT_MS;
+    if (!c->max_idle) c->max_idle = SMG_UPSTREAM_DEFAULT_MAX_IDLE;
+    if (!c->idle_timeout_ms) c->idle_timeout_ms = SMG_UPSTREAM_DEFAULT_IDLE_TIMEOUT_MS;
+    if (!c->connect_timeout_ms) c->connect_timeout_ms = SMG_UPSTREAM_DEFAULT_CONNECT_TIMEOUT_MS;
     if (!c->max_response_head_bytes)
         c->max_response_head_bytes = SMG_UPSTREAM_DEFAULT_MAX_HEAD_BYTES;
-    if (!c->max_queued)
-        c->max_queued = SMG_UPSTREAM_DEFAULT_MAX_QUEUED;
-    if (!c->dns_ttl_ms)
-        c->dns_ttl_ms = SMG_UPSTREAM_DEFAULT_DNS_TTL_MS;
+    if (!c->max_queued) c->max_queued = SMG_UPSTREAM_DEFAULT_MAX_QUEUED;
+    if (!c->dns_ttl_ms) c->dns_ttl_ms = SMG_UPSTREAM_DEFAULT_DNS_TTL_MS;
     list_init(&pool->conns);
     list_init(&pool->idle);
     list_init(&pool->reqs);
     list_init(&pool->queue);
     pool->host = smg_str_dup(host);
-    if (!pool->host)
-        goto fail;
+    if (!pool->host) goto fail;
     size_t plen = u64_dec(pool->port_str, cfg->port);
     pool->port_str[plen] = '\0';
 
@@ -1251,25 +1199,21 @@ smg_upstream_pool_t *smg_upstream_pool_new(uv_loop_t *loop, const smg_upstream_p
     }
     if (cfg->host_header) {
         pool->host_hdr = smg_str_dup(smg_str_c(cfg->host_header));
-        if (!pool->host_hdr || !is_field_value(smg_str_c(pool->host_hdr)))
-            goto fail;
+        if (!pool->host_hdr || !is_field_value(smg_str_c(pool->host_hdr))) goto fail;
         pool->host_hdr_len = strlen(pool->host_hdr);
     } else {
         char tmp[300];
         char *p = tmp;
-        if (v6)
-            *p++ = '[';
+        if (v6) *p++ = '[';
         PUT(p, host.ptr, host.len);
-        if (v6)
-            *p++ = ']';
+        if (v6) *p++ = ']';
         if (cfg->port != 80) {
             *p++ = ':';
             p += u64_dec(p, cfg->port);
         }
         pool->host_hdr_len = (size_t)(p - tmp);
         pool->host_hdr = smg_str_dup(smg_str(tmp, pool->host_hdr_len));
-        if (!pool->host_hdr)
-            goto fail;
+        if (!pool->host_hdr) goto fail;
     }
     return pool;
 fail:
@@ -1278,8 +1222,7 @@ fail:
 }
 
 void smg_upstream_pool_free(smg_upstream_pool_t *pool) {
-    if (!pool || pool->closing)
-        return;
+    if (!pool || pool->closing) return;
     pool->closing = true;
     /* Mark the requests alive now; those sent from an on_done below fail
      * later on their own (the pool is closing). */
@@ -1305,8 +1248,7 @@ void smg_upstream_pool_free(smg_upstream_pool_t *pool) {
                 break;
             }
         }
-        if (!req)
-            break;
+        if (!req) break;
         req->close_mark = false;
         if (req->state != REQ_FINISHING) {
             req_detach(req);
@@ -1317,11 +1259,9 @@ void smg_upstream_pool_free(smg_upstream_pool_t *pool) {
     }
     while (!list_empty(&pool->conns))
         conn_close(CONTAINER_OF(pool->conns.next, conn_t, link));
-    if (pool->gai_active)
-        uv_cancel((uv_req_t *)&pool->gai);
+    if (pool->gai_active) uv_cancel((uv_req_t *)&pool->gai);
     for (uint32_t i = 0; i < pool->nfree_bufs; i++)
         free(pool->free_bufs[i]);
     pool->nfree_bufs = 0;
-    if (pool->refs == 0)
-        pool_destroy(pool);
+    if (pool->refs == 0) pool_destroy(pool);
 }

@@ -26,8 +26,7 @@ static int fail(smg__upresp_t *r, int status, const char *msg) {
 
 static int charge(smg__upresp_t *r, size_t n) {
     r->head_bytes += n;
-    if (r->head_bytes > r->max_head)
-        return fail(r, SMG_ETOOBIG, "response head too large");
+    if (r->head_bytes > r->max_head) return fail(r, SMG_ETOOBIG, "response head too large");
     return 0;
 }
 
@@ -52,23 +51,19 @@ static int grow_headers(smg__upresp_t *r) {
     if (r->cap_hdrs >= SMG_UPSTREAM_MAX_HEADERS)
         return fail(r, SMG_ETOOBIG, "too many response headers");
     uint32_t cap = r->cap_hdrs ? r->cap_hdrs * 2 : 16;
-    if (cap > SMG_UPSTREAM_MAX_HEADERS)
-        cap = SMG_UPSTREAM_MAX_HEADERS;
+    if (cap > SMG_UPSTREAM_MAX_HEADERS) cap = SMG_UPSTREAM_MAX_HEADERS;
     smg__upresp_hoff_t *offs = realloc(r->offs, cap * sizeof *offs);
-    if (!offs)
-        return fail(r, SMG_ENOMEM, "out of memory for response headers");
+    if (!offs) return fail(r, SMG_ENOMEM, "out of memory for response headers");
     r->offs = offs;
     smg_http_header_t *hdrs = realloc(r->hdrs, cap * sizeof *hdrs);
-    if (!hdrs)
-        return fail(r, SMG_ENOMEM, "out of memory for response headers");
+    if (!hdrs) return fail(r, SMG_ENOMEM, "out of memory for response headers");
     r->hdrs = hdrs;
     r->cap_hdrs = cap;
     return 0;
 }
 
 static int append_head(smg__upresp_t *r, const char *p, size_t n) {
-    if (charge(r, n) != 0)
-        return -1;
+    if (charge(r, n) != 0) return -1;
     if (smg_buf_append(&r->head, p, n) != SMG_OK)
         return fail(r, SMG_ETOOBIG, "response head too large");
     return 0;
@@ -77,10 +72,8 @@ static int append_head(smg__upresp_t *r, const char *p, size_t n) {
 static int on_header_field(http_parser *hp, const char *p, size_t n) {
     smg__upresp_t *r = hp->data;
     if (r->nhdrs == 0 || r->in_value) {
-        if (r->nhdrs == r->cap_hdrs && grow_headers(r) != 0)
-            return -1;
-        if (charge(r, HEADER_OVERHEAD) != 0)
-            return -1;
+        if (r->nhdrs == r->cap_hdrs && grow_headers(r) != 0) return -1;
+        if (charge(r, HEADER_OVERHEAD) != 0) return -1;
         smg__upresp_hoff_t *o = &r->offs[r->nhdrs++];
         o->name_off = (uint32_t)r->head.len;
         o->name_len = 0;
@@ -88,24 +81,21 @@ static int on_header_field(http_parser *hp, const char *p, size_t n) {
         o->value_len = 0;
         r->in_value = false;
     }
-    if (append_head(r, p, n) != 0)
-        return -1;
+    if (append_head(r, p, n) != 0) return -1;
     r->offs[r->nhdrs - 1].name_len += (uint32_t)n;
     return 0;
 }
 
 static int on_header_value(http_parser *hp, const char *p, size_t n) {
     smg__upresp_t *r = hp->data;
-    if (r->nhdrs == 0)
-        return fail(r, SMG_EPARSE, "header value without a name");
+    if (r->nhdrs == 0) return fail(r, SMG_EPARSE, "header value without a name");
     smg__upresp_hoff_t *o = &r->offs[r->nhdrs - 1];
     if (!r->in_value) {
         r->in_value = true;
         o->value_off = (uint32_t)r->head.len;
         o->value_len = 0;
     }
-    if (append_head(r, p, n) != 0)
-        return -1;
+    if (append_head(r, p, n) != 0) return -1;
     o->value_len += (uint32_t)n;
     return 0;
 }
@@ -133,20 +123,17 @@ static int on_headers_complete(http_parser *hp) {
         r->hdrs[i].value = smg_str(base + o->value_off, o->value_len);
     }
     bool skip = r->head_request || st == 204 || st == 304;
-    r->close_delimited =
-        !skip && !(hp->flags & F_CHUNKED) && hp->content_length == (uint64_t)-1;
+    r->close_delimited = !skip && !(hp->flags & F_CHUNKED) && hp->content_length == (uint64_t)-1;
     r->status = st;
     r->phase = SMG__UPRESP_BODY;
-    if (r->cbs->on_head && r->cbs->on_head(r, st, r->hdrs, r->nhdrs))
-        http_parser_pause(hp, 1);
+    if (r->cbs->on_head && r->cbs->on_head(r, st, r->hdrs, r->nhdrs)) http_parser_pause(hp, 1);
     return skip ? 1 : 0;
 }
 
 static int on_body(http_parser *hp, const char *p, size_t n) {
     smg__upresp_t *r = hp->data;
     r->body_bytes += n;
-    if (r->cbs->on_body && r->cbs->on_body(r, p, n))
-        http_parser_pause(hp, 1);
+    if (r->cbs->on_body && r->cbs->on_body(r, p, n)) http_parser_pause(hp, 1);
     return 0;
 }
 
@@ -203,18 +190,13 @@ void smg__upresp_reset(smg__upresp_t *r, bool head_request) {
 
 int smg__upresp_feed(smg__upresp_t *r, const char *p, size_t n, size_t *used) {
     *used = 0;
-    if (r->phase == SMG__UPRESP_FAILED)
-        return SMG__UPRESP_ERROR;
-    if (r->phase == SMG__UPRESP_COMPLETE)
-        return SMG__UPRESP_DONE;
-    if (n == 0)
-        return SMG__UPRESP_AGAIN;
+    if (r->phase == SMG__UPRESP_FAILED) return SMG__UPRESP_ERROR;
+    if (r->phase == SMG__UPRESP_COMPLETE) return SMG__UPRESP_DONE;
+    if (n == 0) return SMG__UPRESP_AGAIN;
     r->any_byte = true;
-    if (HTTP_PARSER_ERRNO(&r->hp) == HPE_PAUSED)
-        http_parser_pause(&r->hp, 0);
+    if (HTTP_PARSER_ERRNO(&r->hp) == HPE_PAUSED) http_parser_pause(&r->hp, 0);
     size_t k = http_parser_execute(&r->hp, &settings, p, n);
-    if (k > n)
-        k = n;
+    if (k > n) k = n;
     *used = k;
     enum http_errno e = HTTP_PARSER_ERRNO(&r->hp);
     if (e == HPE_PAUSED)
@@ -251,11 +233,9 @@ int smg__upresp_eof(smg__upresp_t *r) {
     default:
         break;
     }
-    if (HTTP_PARSER_ERRNO(&r->hp) == HPE_PAUSED)
-        http_parser_pause(&r->hp, 0);
+    if (HTTP_PARSER_ERRNO(&r->hp) == HPE_PAUSED) http_parser_pause(&r->hp, 0);
     http_parser_execute(&r->hp, &settings, NULL, 0);
-    if (r->phase == SMG__UPRESP_COMPLETE)
-        return SMG__UPRESP_DONE;
+    if (r->phase == SMG__UPRESP_COMPLETE) return SMG__UPRESP_DONE;
     fail(r, SMG_ECLOSED, "connection closed mid-body (truncated response body)");
     return SMG__UPRESP_ERROR;
 }

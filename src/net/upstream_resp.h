@@ -50,20 +50,20 @@ struct smg__upresp_s {
     http_parser hp;
     const smg__upresp_cbs_t *cbs;
     void *owner;
-    uint32_t max_head;     /* cap on status reason + header bytes (+4 per header) */
-    bool head_request;     /* the request was HEAD: no body whatever the headers say */
-    bool in_value;         /* last header callback was a value */
-    bool interim;          /* current message is a 1xx */
-    bool keep_alive;       /* set at completion: the connection may be reused */
-    bool close_delimited;  /* body ends at EOF */
-    bool any_byte;         /* some byte of a response was fed since reset */
-    uint8_t phase;         /* SMG__UPRESP_HEAD... */
-    int status;            /* final status code, 0 before the head */
-    int err_status;        /* SMG_EPARSE / SMG_ETOOBIG / SMG_ENOMEM when phase is FAILED */
-    const char *err;       /* static text when phase is FAILED */
-    size_t head_bytes;     /* accounted size of the current head */
-    uint64_t body_bytes;   /* body bytes passed to on_body */
-    smg_buf_t head;        /* header names and values, back to back */
+    uint32_t max_head;    /* cap on status reason + header bytes (+4 per header) */
+    bool head_request;    /* the request was HEAD: no body whatever the headers say */
+    bool in_value;        /* last header callback was a value */
+    bool interim;         /* current message is a 1xx */
+    bool keep_alive;      /* set at completion: the connection may be reused */
+    bool close_delimited; /* body ends at EOF */
+    bool any_byte;        /* some byte of a response was fed since reset */
+    uint8_t phase;        /* SMG__UPRESP_HEAD... */
+    int status;           /* final status code, 0 before the head */
+    int err_status;       /* SMG_EPARSE / SMG_ETOOBIG / SMG_ENOMEM when phase is FAILED */
+    const char *err;      /* static text when phase is FAILED */
+    size_t head_bytes;    /* accounted size of the current head */
+    uint64_t body_bytes;  /* body bytes passed to on_body */
+    smg_buf_t head;       /* header names and values, back to back */
     smg__upresp_hoff_t *offs;
     smg_http_header_t *hdrs;
     uint32_t nhdrs, cap_hdrs;

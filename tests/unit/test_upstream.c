@@ -29,8 +29,7 @@ static void leak_check(void) {
     EXPECT_EQ_INT(__lsan_do_recoverable_leak_check(), 0);
 }
 #else
-static void leak_check(void) {
-}
+static void leak_check(void) {}
 #endif
 
 /* ---- scripted server ------------------------------------------------------------------------ */
@@ -48,7 +47,7 @@ struct srv_s {
     srv_script_fn script;
     atomic_int accepted;
     atomic_int requests;
-    sem_t to_srv;  /* client -> server signals */
+    sem_t to_srv; /* client -> server signals */
     char last_req[SRV_MAX_REQ];
     size_t last_req_len;
     void *arg;
@@ -61,11 +60,9 @@ static void msleep(int ms) {
 
 static int srv_accept(srv_t *s) {
     struct pollfd p = {.fd = s->lfd, .events = POLLIN};
-    if (poll(&p, 1, SRV_IO_TIMEOUT_MS) != 1)
-        return -1;
+    if (poll(&p, 1, SRV_IO_TIMEOUT_MS) != 1) return -1;
     int fd = accept(s->lfd, NULL, NULL);
-    if (fd >= 0)
-        atomic_fetch_add(&s->accepted, 1);
+    if (fd >= 0) atomic_fetch_add(&s->accepted, 1);
     return fd;
 }
 
@@ -73,8 +70,7 @@ static void srv_send(int fd, const char *str) {
     size_t n = strlen(str), off = 0;
     while (off < n) {
         ssize_t k = send(fd, str + off, n - off, MSG_NOSIGNAL);
-        if (k <= 0)
-            return;
+        if (k <= 0) return;
         off += (size_t)k;
     }
 }
@@ -92,21 +88,16 @@ static long srv_read_request(srv_t *s, int fd) {
                 size_t head = (size_t)(end - s->last_req) + 4;
                 long body = 0;
                 char *cl = strstr(s->last_req, "Content-Length: ");
-                if (cl && cl < end)
-                    body = strtol(cl + 16, NULL, 10);
+                if (cl && cl < end) body = strtol(cl + 16, NULL, 10);
                 want = (long)head + body;
             }
         }
-        if (want >= 0 && (long)len >= want)
-            break;
-        if (len + 1 >= sizeof s->last_req)
-            return -1;
+        if (want >= 0 && (long)len >= want) break;
+        if (len + 1 >= sizeof s->last_req) return -1;
         struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, SRV_IO_TIMEOUT_MS) != 1)
-            return -1;
+        if (poll(&p, 1, SRV_IO_TIMEOUT_MS) != 1) return -1;
         ssize_t k = recv(fd, s->last_req + len, sizeof s->last_req - 1 - len, 0);
-        if (k <= 0)
-            return -1;
+        if (k <= 0) return -1;
         len += (size_t)k;
     }
     s->last_req[len] = '\0';
@@ -120,10 +111,8 @@ static void srv_wait_eof(int fd) {
     char tmp[4096];
     for (;;) {
         struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, SRV_IO_TIMEOUT_MS) != 1)
-            return;
-        if (recv(fd, tmp, sizeof tmp, 0) <= 0)
-            return;
+        if (poll(&p, 1, SRV_IO_TIMEOUT_MS) != 1) return;
+        if (recv(fd, tmp, sizeof tmp, 0) <= 0) return;
     }
 }
 
@@ -182,12 +171,12 @@ typedef struct rec_s {
     int nhead;
     int nbody;
     bool done;
-    bool in_body;          /* inside on_body right now */
-    bool done_in_body;     /* on_done ran inside on_body (must never happen) */
+    bool in_body;      /* inside on_body right now */
+    bool done_in_body; /* on_done ran inside on_body (must never happen) */
     bool body_while_paused;
     bool paused;
-    int order;             /* completion order */
-    char xtest[64];        /* value of response header X-Test */
+    int order;      /* completion order */
+    char xtest[64]; /* value of response header X-Test */
     smg_buf_t body;
     smg_upstream_result_t res;
     char msg[256];
@@ -224,28 +213,23 @@ static void on_head(smg_upstream_req_t *req, int status, const smg_http_header_t
 static void on_body(smg_upstream_req_t *req, const char *p, size_t n, void *ud) {
     rec_t *r = ud;
     r->in_body = true;
-    if (r->paused)
-        r->body_while_paused = true;
+    if (r->paused) r->body_while_paused = true;
     r->nbody++;
     EXPECT(smg_buf_append(&r->body, p, n) == SMG_OK);
-    if (r->signal_srv_on_body)
-        sem_post(&r->srv->to_srv);
-    if (r->abort_on_first_body && r->nbody == 1)
-        smg_upstream_abort(req);
+    if (r->signal_srv_on_body) sem_post(&r->srv->to_srv);
+    if (r->abort_on_first_body && r->nbody == 1) smg_upstream_abort(req);
     if (r->pause_on_first_body && r->nbody == 1) {
         r->paused = true;
         smg_upstream_pause(req);
     }
-    if (r->free_pool_on_body && r->nbody == 1)
-        smg_upstream_pool_free(r->pool);
+    if (r->free_pool_on_body && r->nbody == 1) smg_upstream_pool_free(r->pool);
     r->in_body = false;
 }
 
 static void on_done(smg_upstream_req_t *req, const smg_upstream_result_t *res, void *ud) {
     rec_t *r = ud;
     EXPECT(!r->done);
-    if (r->in_body)
-        r->done_in_body = true;
+    if (r->in_body) r->done_in_body = true;
     r->done = true;
     r->res = *res;
     r->order = ++completions;
@@ -285,8 +269,7 @@ static void run_ms(uv_loop_t *loop, int ms) {
 static smg_upstream_pool_t *mkpool(uv_loop_t *loop, uint16_t port,
                                    const smg_upstream_pool_config_t *over) {
     smg_upstream_pool_config_t cfg = over ? *over : (smg_upstream_pool_config_t){0};
-    if (!cfg.host)
-        cfg.host = "127.0.0.1";
+    if (!cfg.host) cfg.host = "127.0.0.1";
     cfg.port = port;
     smg_upstream_pool_t *p = smg_upstream_pool_new(loop, &cfg);
     EXPECT(p != NULL);
@@ -301,8 +284,7 @@ static smg_upstream_req_t *get(smg_upstream_pool_t *pool, const char *path, rec_
 }
 
 static void teardown(uv_loop_t *loop, smg_upstream_pool_t *pool) {
-    if (pool)
-        smg_upstream_pool_free(pool);
+    if (pool) smg_upstream_pool_free(pool);
     uv_run(loop, UV_RUN_DEFAULT);
     EXPECT_EQ_INT(uv_loop_close(loop), 0);
 }
@@ -314,7 +296,7 @@ static void rec_free(rec_t *r) {
 #define EXPECT_OK(r)                                                                               \
     do {                                                                                           \
         if ((r)->res.error != SMG_UP_OK)                                                           \
-            fprintf(stderr, "  result: %s: %s\n", smg_upstream_error_name((r)->res.error),        \
+            fprintf(stderr, "  result: %s: %s\n", smg_upstream_error_name((r)->res.error),         \
                     (r)->msg);                                                                     \
         EXPECT_EQ_INT((r)->res.error, SMG_UP_OK);                                                  \
         EXPECT_EQ_INT((r)->res.status, SMG_OK);                                                    \
@@ -438,10 +420,11 @@ TEST(upstream_simple_post) {
 static void script_two_on_one(srv_t *s) {
     int fd = srv_accept(s);
     for (int i = 0; i < 2; i++) {
-        if (srv_read_request(s, fd) < 0)
-            break;
-        srv_send(fd, i == 0 ? "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\none"
-                            : "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\ntwo\r\n0\r\n\r\n");
+        if (srv_read_request(s, fd) < 0) break;
+        srv_send(
+            fd, i == 0
+                    ? "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\none"
+                    : "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\ntwo\r\n0\r\n\r\n");
     }
     srv_wait_eof(fd);
     close(fd);
@@ -472,6 +455,10 @@ TEST(upstream_keepalive_reuse) {
     smg_upstream_pool_stats(pool, &st);
     EXPECT_EQ_INT(st.reused, 1);
     EXPECT_EQ_INT(st.open_connections, 1);
+    /* An idle connection does not keep the loop alive. */
+    EXPECT_EQ_INT(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    smg_upstream_pool_stats(pool, &st);
+    EXPECT_EQ_INT(st.idle_connections, 1);
     teardown(&loop, pool);
     srv_stop(&s);
     rec_free(&a);
@@ -482,8 +469,7 @@ TEST(upstream_keepalive_reuse) {
 static void script_close_after_one(srv_t *s) {
     for (int i = 0; i < 2; i++) {
         int fd = srv_accept(s);
-        if (fd < 0)
-            return;
+        if (fd < 0) return;
         if (srv_read_request(s, fd) > 0)
             srv_send(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi");
         if (i == 0) {
@@ -535,12 +521,10 @@ TEST(upstream_idle_closed_by_server) {
 
 static void script_race(srv_t *s) {
     int fd = srv_accept(s);
-    if (srv_read_request(s, fd) > 0)
-        srv_send(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nr1");
+    if (srv_read_request(s, fd) > 0) srv_send(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nr1");
     /* Second request arrives on the kept-alive connection: read it, close
      * without a byte (the server timed the connection out as it came). */
-    if (srv_read_request(s, fd) > 0)
-        close(fd);
+    if (srv_read_request(s, fd) > 0) close(fd);
     int fd2 = srv_accept(s);
     if (srv_read_request(s, fd2) > 0)
         srv_send(fd2, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nr2");
@@ -638,16 +622,14 @@ TEST(upstream_connect_refused) {
 
 static void script_chunked_lockstep(srv_t *s) {
     int fd = srv_accept(s);
-    if (srv_read_request(s, fd) < 0)
-        goto out;
+    if (srv_read_request(s, fd) < 0) goto out;
     srv_send(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Test: c\r\n\r\n");
     static const char *chunks[] = {"6\r\nhello \r\n", "6\r\nstream\r\n", "1\r\n!\r\n"};
     for (int i = 0; i < 3; i++) {
         srv_send(fd, chunks[i]);
         /* The next piece goes out only after the client saw this one: the
          * body is streamed, not buffered until the end. */
-        if (!srv_wait_sem(s))
-            goto out;
+        if (!srv_wait_sem(s)) goto out;
     }
     srv_send(fd, "0\r\n\r\n");
     srv_wait_eof(fd);
@@ -777,8 +759,8 @@ TEST(upstream_total_timeout) {
     smg_upstream_pool_t *pool = mkpool(&loop, s.port, NULL);
     rec_t a;
     rec_init(&a);
-    smg_upstream_request_t rq = {.method = SMG_STR("GET"), .target = SMG_STR("/"),
-                                 .timeout_ms = 100};
+    smg_upstream_request_t rq = {
+        .method = SMG_STR("GET"), .target = SMG_STR("/"), .timeout_ms = 100};
     a.req = smg_upstream_send(pool, &rq, &cbs, &a);
     run_until_flag(&loop, &a.done);
     EXPECT_EQ_INT(a.res.error, SMG_UP_TIMEOUT);
@@ -799,8 +781,8 @@ TEST(upstream_first_byte_timeout) {
     smg_upstream_pool_t *pool = mkpool(&loop, s.port, NULL);
     rec_t a;
     rec_init(&a);
-    smg_upstream_request_t rq = {.method = SMG_STR("GET"), .target = SMG_STR("/"),
-                                 .first_byte_timeout_ms = 100};
+    smg_upstream_request_t rq = {
+        .method = SMG_STR("GET"), .target = SMG_STR("/"), .first_byte_timeout_ms = 100};
     a.req = smg_upstream_send(pool, &rq, &cbs, &a);
     run_until_flag(&loop, &a.done);
     EXPECT_EQ_INT(a.res.error, SMG_UP_TIMEOUT);
@@ -816,7 +798,7 @@ static void script_slow_body(srv_t *s) {
     int fd = srv_accept(s);
     if (srv_read_request(s, fd) > 0) {
         srv_send(fd, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab");
-        msleep(250);
+        msleep(500);
         srv_send(fd, "cd");
     }
     srv_wait_eof(fd);
@@ -831,8 +813,8 @@ TEST(upstream_first_byte_timeout_cleared_by_data) {
     smg_upstream_pool_t *pool = mkpool(&loop, s.port, NULL);
     rec_t a;
     rec_init(&a);
-    smg_upstream_request_t rq = {.method = SMG_STR("GET"), .target = SMG_STR("/"),
-                                 .first_byte_timeout_ms = 100};
+    smg_upstream_request_t rq = {
+        .method = SMG_STR("GET"), .target = SMG_STR("/"), .first_byte_timeout_ms = 300};
     a.req = smg_upstream_send(pool, &rq, &cbs, &a);
     run_until_flag(&loop, &a.done);
     EXPECT_OK(&a);
@@ -976,11 +958,11 @@ TEST(upstream_abort_inside_on_body) {
     get(pool, "/", &a);
     run_until_flag(&loop, &a.done);
     EXPECT_EQ_INT(a.res.error, SMG_UP_ABORTED);
-    EXPECT(!a.done_in_body);       /* on_done ran after on_body returned */
-    EXPECT_EQ_INT(a.nbody, 1);     /* nothing after the abort */
+    EXPECT(!a.done_in_body);   /* on_done ran after on_body returned */
+    EXPECT_EQ_INT(a.nbody, 1); /* nothing after the abort */
     EXPECT_EQ_MEM(a.body.ptr, a.body.len, "one");
     EXPECT(a.res.head_received);
-    EXPECT(no_open_conns(pool));   /* closed, not reused */
+    EXPECT(no_open_conns(pool)); /* closed, not reused */
     teardown(&loop, pool);
     srv_stop(&s);
     rec_free(&a);
@@ -989,8 +971,7 @@ TEST(upstream_abort_inside_on_body) {
 
 static void script_reply(srv_t *s, const char *resp) {
     int fd = srv_accept(s);
-    if (srv_read_request(s, fd) > 0)
-        srv_send(fd, resp);
+    if (srv_read_request(s, fd) > 0) srv_send(fd, resp);
     srv_wait_eof(fd);
     close(fd);
 }
@@ -1073,8 +1054,7 @@ TEST(upstream_101_is_protocol_error) {
 static void script_serial3(srv_t *s) {
     int fd = srv_accept(s);
     for (int i = 0; i < 3; i++) {
-        if (srv_read_request(s, fd) < 0)
-            break;
+        if (srv_read_request(s, fd) < 0) break;
         char resp[128];
         /* Echo the path back so the test can check FIFO order. */
         char path[16] = {0};
@@ -1255,8 +1235,7 @@ static void script_head_204_304(srv_t *s) {
         "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nlast",
     };
     for (int i = 0; i < 4; i++) {
-        if (srv_read_request(s, fd) < 0)
-            break;
+        if (srv_read_request(s, fd) < 0) break;
         srv_send(fd, resps[i]);
     }
     srv_wait_eof(fd);
@@ -1344,7 +1323,8 @@ TEST(upstream_dns_name_localhost) {
         EXPECT_EQ_INT(a.res.error, SMG_UP_CONNECT_FAILED);
         /* Unblock the server thread. */
         int fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(s.port),
+        struct sockaddr_in sa = {.sin_family = AF_INET,
+                                 .sin_port = htons(s.port),
                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
         connect(fd, (struct sockaddr *)&sa, sizeof sa);
         close(fd);
@@ -1417,5 +1397,29 @@ TEST(upstream_error_names) {
     EXPECT_EQ_STR(smg_upstream_error_name(SMG_UP_RESET_BEFORE_HEAD), "reset_before_head");
     EXPECT_EQ_STR(smg_upstream_error_name(SMG_UP_QUEUE_FULL), "queue_full");
     EXPECT_EQ_STR(smg_upstream_error_name((smg_upstream_error_t)99), "unknown");
+    leak_check();
+}
+
+TEST(upstream_idle_timeout_closes) {
+    srv_t s;
+    srv_start(&s, script_simple_get);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    smg_upstream_pool_config_t cfg = {.idle_timeout_ms = 50};
+    smg_upstream_pool_t *pool = mkpool(&loop, s.port, &cfg);
+    rec_t a;
+    rec_init(&a);
+    get(pool, "/", &a);
+    run_until_flag(&loop, &a.done);
+    EXPECT_OK(&a);
+    bool gone = false;
+    for (int i = 0; i < 400 && !gone; i++) {
+        run_ms(&loop, 5);
+        gone = no_open_conns(pool);
+    }
+    EXPECT(gone);
+    teardown(&loop, pool);
+    srv_stop(&s);
+    rec_free(&a);
     leak_check();
 }
