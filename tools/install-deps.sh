@@ -22,7 +22,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # test and benchmark clients from npm, pinned by the lockfile
-if [ ! -d tests/node_modules ] || [ tests/package-lock.json -nt tests/node_modules/.stamp ]; then
+# (a symlinked node_modules belongs to another checkout: never rewrite it from here)
+if [ ! -L tests/node_modules ] && { [ ! -d tests/node_modules ] || [ tests/package-lock.json -nt tests/node_modules/.stamp ]; }; then
     echo "install-deps: npm ci (tests/)"
     (cd tests && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.stamp)
 fi

@@ -1,6 +1,7 @@
 // Shared helpers for the integration tests: spawn smg and smg-sim on free
 // ports, wait until they are ready, stop them by PID.
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -57,11 +58,12 @@ export async function startSim(model = 'sim-model', extra = [], port = 0) {
   return { proc, port: p, url: `http://127.0.0.1:${p}`, model };
 }
 
-export async function startGateway(args = [], { waitReady = true, metrics = false } = {}) {
+export async function startGateway(args = [], { waitReady = true, metrics = false, env } = {}) {
   const margs = metrics ? ['--prometheus-port', String(await freePort()), '--prometheus-host', '127.0.0.1']
                         : ['--prometheus-port', '0'];
   const { proc, match, output } = await spawnUntil(SMG,
-    ['--host', '127.0.0.1', '--port', '0', '--threads', '2', ...margs, ...args], /smg listening on [^\s]+:(\d+)/);
+    ['--host', '127.0.0.1', '--port', '0', ...(args.includes('--threads') ? [] : ['--threads', '2']), ...margs, ...args],
+    /smg listening on [^\s]+:(\d+)/, { env });
   const port = Number(match[1]);
   const base = `http://127.0.0.1:${port}`;
   const gw = { proc, port, base, output };
@@ -133,4 +135,10 @@ export function rawRequest(port, payload, { idleMs = 3000, writeDelays } = {}) {
       } else sock.write(payload);
     });
   });
+}
+
+// Resident memory of a process, in bytes (Linux).
+export function rssBytes(pid) {
+  const m = fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+) kB/);
+  return Number(m[1]) * 1024;
 }
