@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/tcp.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -241,9 +242,17 @@ static int build_head(smg__http_conn_t *c, int status, const smg_http_header_t *
                       long long content_length) {
     smg_buf_t *b = &c->hbuf;
     smg_buf_reset(b);
-    size_t need = 128;
-    for (size_t i = 0; i < nh; i++)
+    size_t need = 192; /* status line, framing and Connection lines */
+    for (size_t i = 0; i < nh; i++) {
+        /* CR or LF in a header would let a caller inject headers or a body */
+        if (memchr(h[i].name.ptr, '\r', h[i].name.len) || memchr(h[i].name.ptr, '\n', h[i].name.len) ||
+            (h[i].value.len && (memchr(h[i].value.ptr, '\r', h[i].value.len) ||
+                                memchr(h[i].value.ptr, '\n', h[i].value.len)))) {
+            SMG_WARN("http: response header with CR/LF refused");
+            return SMG_EINVAL;
+        }
         need += h[i].name.len + h[i].value.len + 4;
+    }
     if (smg_buf_reserve(b, need) != SMG_OK)
         return SMG_ENOMEM;
     char *p = b->ptr;
@@ -861,6 +870,10 @@ int smg_http_respond(smg_http_req_t *req, int status, const smg_http_header_t *h
         return SMG_EINVAL;
     }
     int rc = SMG_ECLOSED;
+    if (body.len > UINT32_MAX) {
+        status = 500; /* uv_buf_t lengths are 32-bit */
+        body = SMG_STR("");
+    }
     if (!c->aborted && !c->closing) {
         resp_decide_close(c);
         c->resp_chunked = false;
@@ -872,7 +885,8 @@ int smg_http_respond(smg_http_req_t *req, int status, const smg_http_header_t *h
             unsigned n = (no_body || is_head_request(req) || body.len == 0) ? 1 : 2;
             rc = conn_write(c, iov, n);
         }
-        if (rc == SMG_ENOMEM) {
+        if (rc == SMG_ENOMEM || rc == SMG_EINVAL) {
+            /* Nothing was sent: the client must not wait for an answer. */
             c->depth++;
             conn_close(c);
             c->depth--;
@@ -912,6 +926,8 @@ int smg_http_stream_write(smg_http_req_t *req, smg_str_t data) {
         return SMG_ECLOSED;
     if (data.len == 0 || is_head_request(req))
         return SMG_OK;
+    if (data.len > UINT32_MAX)
+        return SMG_EINVAL;
     if (!c->resp_chunked) {
         uv_buf_t b = uv_buf_init((char *)data.ptr, (unsigned)data.len);
         return conn_write(c, &b, 1);

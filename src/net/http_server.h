@@ -89,7 +89,8 @@ void smg_http_server_free(smg_http_server_t *srv);
  * Content-Length: body.len, Connection. Copies what it cannot write at once,
  * so body and headers may be freed on return. Releases the request (also on
  * error). SMG_ECLOSED when the client is gone (the request is released all
- * the same), SMG_EINVAL when a stream was started. */
+ * the same); SMG_EINVAL when a stream was started, or when a header name or
+ * value holds CR/LF (nothing is sent and the connection is closed). */
 int smg_http_respond(smg_http_req_t *req, int status, const smg_http_header_t *h, size_t nh,
                      smg_str_t body);
 /* Send the status line and headers of a streamed body: Transfer-Encoding:

@@ -67,6 +67,11 @@ static void handler(smg_http_req_t *req, void *ctx) {
         smg_http_on_drain(req, drain_cb, NULL);
         return;
     }
+    if (smg_str_eq_c(req->path, "/crlf")) {
+        smg_http_header_t h[] = {{SMG_STR("X-Bad"), SMG_STR("a\r\nSet-Cookie: x=1")}};
+        EXPECT_EQ_INT(smg_http_respond(req, 200, h, 1, SMG_STR("body")), SMG_EINVAL);
+        return;
+    }
     /* /echo and everything else: describe the request. */
     smg_buf_t b;
     smg_buf_init(&b, 0);
@@ -125,6 +130,15 @@ static bool wait_for(atomic_int *v, int want) {
 static bool wait_conns(size_t want) {
     for (int i = 0; i < 500; i++) {
         if (smg_http_server_connections(g_srv) == want)
+            return true;
+        tsleep_ms(10);
+    }
+    return false;
+}
+
+static bool wait_active(size_t want) {
+    for (int i = 0; i < 500; i++) {
+        if (smg_http_server_active_requests(g_srv) == want)
             return true;
         tsleep_ms(10);
     }
@@ -525,7 +539,7 @@ TEST(http_abort_when_client_closes_mid_stream) {
     tcli_close(c);
     EXPECT(wait_for(&g_aborted, 1));
     EXPECT(wait_conns(0));
-    EXPECT_EQ_INT(smg_http_server_active_requests(g_srv), 0);
+    EXPECT(wait_active(0)); /* the gauges are updated by the loop thread */
     stop();
 }
 
@@ -624,6 +638,20 @@ TEST(http_stop_loop_with_open_connections_frees_all) {
     EXPECT_EQ_INT(atomic_load(&g_aborted), 1);
     tcli_close(a);
     tcli_close(b);
+}
+
+TEST(http_response_header_injection_refused) {
+    start();
+    tcli_t *c = tcli_connect(g_port);
+    EXPECT(tcli_sends(c, "GET /crlf HTTP/1.1\r\n\r\n"));
+    tresp_t r = tcli_read(c, false);
+    EXPECT_EQ_INT(r.status, 0);
+    EXPECT(r.eof);
+    EXPECT_EQ_INT(c->len, 0); /* nothing of the response went out */
+    tcli_close(c);
+    EXPECT(wait_conns(0));
+    EXPECT(wait_active(0)); /* the gauges are updated by the loop thread */
+    stop();
 }
 
 TEST(http_head_request_has_no_body) {

@@ -296,7 +296,10 @@ void sim_handle(smg_http_req_t *req, void *ctx) {
     bool wrong_method;
     sim_route_t r = find_route(req, &wrong_method);
     atomic_fetch_add_explicit(&s->by_path[r], 1, memory_order_relaxed);
-    if (r != SIM_R_STATS && r != SIM_R_LAST_HEADERS)
+    /* Monitoring routes (health checks, load polls, stats) would overwrite
+     * the request a test wants to inspect: only the others are recorded. */
+    if (r != SIM_R_STATS && r != SIM_R_LAST_HEADERS && r != SIM_R_HEALTH &&
+        r != SIM_R_HEALTH_GENERATE && r != SIM_R_GET_LOAD && r != SIM_R_LOADS)
         record_headers(s, req);
     if (r == SIM_R_OTHER) {
         if (wrong_method)
