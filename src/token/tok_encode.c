@@ -17,7 +17,9 @@ void smg_tok_thread_cleanup(void) {
 static int encode_valid(const smg_tok_t *tok, const char *text, size_t len, smg_tok_ids_t *out) {
     smg__tok_pieces_t pcs = {0}, tmp = {0};
     smg__tok_segs_t segs = {0}, nsegs = {0};
+    smg_buf_t nbuf;
     smg_buf_init(&pcs.arena, 0);
+    smg_buf_init(&nbuf, 0);
     int rc = smg_buf_append(&pcs.arena, text, len);
     if (!rc)
         rc = smg__tok_added_split(tok, &tok->trie_raw, text, len, &segs);
@@ -31,8 +33,11 @@ static int encode_valid(const smg_tok_t *tok, const char *text, size_t len, smg_
             continue;
         uint32_t base = sg.s, blen = sg.e - sg.s;
         if (tok->norm) {
+            /* normalize into scratch: the arena may move while appending */
             size_t at = pcs.arena.len;
-            if ((rc = smg__tok_normalize(tok->norm, pcs.arena.ptr + sg.s, sg.e - sg.s, &pcs.arena)))
+            smg_buf_reset(&nbuf);
+            if ((rc = smg__tok_normalize(tok->norm, pcs.arena.ptr + sg.s, sg.e - sg.s, &nbuf)) ||
+                (rc = smg_buf_append(&pcs.arena, smg_buf_str(&nbuf).ptr, nbuf.len)))
                 break;
             if (pcs.arena.len > UINT32_MAX) {
                 rc = SMG_ETOOBIG;
@@ -68,6 +73,7 @@ static int encode_valid(const smg_tok_t *tok, const char *text, size_t len, smg_
             rc = smg__tok_model_tokenize(tok, pcs.arena.ptr + pc.off, pc.len, out);
     }
     smg_buf_free(&pcs.arena);
+    smg_buf_free(&nbuf);
     free(pcs.v);
     free(tmp.v);
     free(segs.v);

@@ -36,7 +36,7 @@ bool smg__tok_is_whitespace(uint32_t cp);  /* char::is_whitespace */
 bool smg__tok_is_alnum(uint32_t cp);       /* char::is_alphanumeric */
 bool smg__tok_is_numeric(uint32_t cp);     /* char::is_numeric: Nd Nl No */
 bool smg__tok_is_punct(uint32_t cp);       /* ASCII punctuation or P* */
-bool smg__tok_is_other(uint32_t cp);       /* C* */
+bool smg__tok_is_other(uint32_t cp);       /* Cc Cf Cs Co (not Cn) */
 bool smg__tok_is_mark_nonspacing(uint32_t cp);
 
 /* ---- maps ----------------------------------------------------------------- */

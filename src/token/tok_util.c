@@ -201,8 +201,10 @@ bool smg__tok_is_punct(uint32_t c) {
 
 bool smg__tok_is_other(uint32_t c) {
     int k = cat(c);
-    return k == UTF8PROC_CATEGORY_CN || k == UTF8PROC_CATEGORY_CC || k == UTF8PROC_CATEGORY_CF ||
-           k == UTF8PROC_CATEGORY_CS || k == UTF8PROC_CATEGORY_CO;
+    /* HF's BertNormalizer keeps unassigned code points (Cn): measured against
+     * the reference, so Cn is not "other" here */
+    return k == UTF8PROC_CATEGORY_CC || k == UTF8PROC_CATEGORY_CF || k == UTF8PROC_CATEGORY_CS ||
+           k == UTF8PROC_CATEGORY_CO;
 }
 
 bool smg__tok_is_mark_nonspacing(uint32_t c) {
