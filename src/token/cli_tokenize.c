@@ -15,13 +15,14 @@ typedef struct {
     const char *dir;
     bool flag; /* --add-special-tokens / --skip-special-tokens */
     bool jsonl;
+    bool stream; /* detokenize through the streaming decoder, id by id */
 } cli_opts_t;
 
 static int usage(const char *cmd, const char *flag, const char *why) {
     fprintf(stderr,
-            "smg %s: %s\nusage: smg %s --tokenizer DIR [%s] [--jsonl]\n"
+            "smg %s: %s\nusage: smg %s --tokenizer DIR [%s] [--jsonl]%s\n"
             "  reads %s on stdin; --jsonl: one JSON %s per line\n",
-            cmd, why, cmd, flag,
+            cmd, why, cmd, flag, strcmp(cmd, "detokenize") == 0 ? " [--stream]" : "",
             strcmp(cmd, "tokenize") == 0 ? "text" : "a JSON id array",
             strcmp(cmd, "tokenize") == 0 ? "string" : "id array");
     return 2;
@@ -38,6 +39,8 @@ static int parse_args(int argc, char **argv, const char *cmd, const char *flag, 
             o->flag = true;
         else if (!strcmp(argv[i], "--jsonl"))
             o->jsonl = true;
+        else if (!strcmp(argv[i], "--stream") && strcmp(cmd, "detokenize") == 0)
+            o->stream = true;
         else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
             return usage(cmd, flag, "help");
         else {
@@ -207,6 +210,40 @@ static int parse_ids(const char *p, size_t n, smg_tok_ids_t *ids, char *err, siz
     return SMG_OK;
 }
 
+/* Decode ids, whole or through the stream decoder (one id at a time). */
+static int decode_ids(const smg_tok_t *tok, const smg_tok_ids_t *ids, const cli_opts_t *o,
+                      char **text, size_t *tl) {
+    if (!o->stream)
+        return smg_tok_decode(tok, ids->ids, ids->len, o->flag, text, tl);
+    smg_tok_stream_t *st;
+    int rc = smg_tok_stream_new(tok, o->flag, &st);
+    if (rc)
+        return rc;
+    smg_buf_t acc;
+    smg_buf_init(&acc, 0);
+    const char *piece;
+    size_t pl;
+    for (size_t i = 0; i < ids->len && !rc; i++) {
+        rc = smg_tok_stream_step(st, ids->ids[i], &piece, &pl);
+        if (!rc)
+            rc = smg_buf_append(&acc, piece, pl);
+    }
+    if (!rc)
+        rc = smg_tok_stream_finish(st, &piece, &pl);
+    if (!rc)
+        rc = smg_buf_append(&acc, piece, pl);
+    smg_tok_stream_free(st);
+    if (rc) {
+        smg_buf_free(&acc);
+        return rc;
+    }
+    *tl = acc.len;
+    *text = smg_buf_detach(&acc);
+    if (!*text && !(*text = calloc(1, 1)))
+        return SMG_ENOMEM;
+    return SMG_OK;
+}
+
 int smg_cli_detokenize(int argc, char **argv) {
     cli_opts_t o;
     int u = parse_args(argc, argv, "detokenize", "--skip-special-tokens", &o);
@@ -229,7 +266,7 @@ int smg_cli_detokenize(int argc, char **argv) {
         char *text = NULL;
         size_t tl = 0;
         if (!rc)
-            rc = smg_tok_decode(tok, ids.ids, ids.len, o.flag, &text, &tl);
+            rc = decode_ids(tok, &ids, &o, &text, &tl);
         if (!rc && tl && fwrite(text, 1, tl, stdout) != tl)
             rc = SMG_EIO;
         free(text);
@@ -243,7 +280,7 @@ int smg_cli_detokenize(int argc, char **argv) {
             char *text = NULL;
             size_t tl = 0;
             if (!rc)
-                rc = smg_tok_decode(tok, ids.ids, ids.len, o.flag, &text, &tl);
+                rc = decode_ids(tok, &ids, &o, &text, &tl);
             if (!rc && !(rc = smg_buf_append_byte(&out, '"')) &&
                 !(rc = smg_buf_append_json_escaped(&out, smg_str(text, tl))))
                 rc = smg_buf_append_c(&out, "\"\n");

@@ -322,6 +322,7 @@ struct smg_tok_s {
 
 #define SMG__TOK_F_SPECIAL 1u
 #define SMG__TOK_F_ADDED 2u
+#define SMG__TOK_F_BYTE 4u /* a "<0xXX>" piece and the decoder has ByteFallback */
 
 /* ---- pipeline pieces ------------------------------------------------------ */
 

@@ -688,6 +688,27 @@ static int set_token(smg_tok_t *tok, uint32_t id, const char *s, size_t n) {
     return smg_buf_append(&tok->tok_arena, s, n);
 }
 
+static bool has_byte_fallback(const smg__tok_dec_t *d) {
+    if (!d)
+        return false;
+    if (d->type == SMG__DEC_BYTEFALLBACK)
+        return true;
+    for (size_t i = 0; i < d->n; i++)
+        if (has_byte_fallback(&d->items[i]))
+            return true;
+    return false;
+}
+
+static bool is_byte_piece(const char *s, size_t n) {
+    if (n != 6 || memcmp(s, "<0x", 3) != 0 || s[5] != '>')
+        return false;
+    for (int i = 3; i < 5; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
+              (s[i] >= 'A' && s[i] <= 'F')))
+            return false;
+    return true;
+}
+
 /* Raw bytes of a byte-level token string; false if a char is outside the
  * alphabet. */
 static bool bytelevel_raw(const char *s, size_t n, smg_buf_t *out, int *rc) {
@@ -741,6 +762,11 @@ int smg__tok_finish_load(smg_tok_t *tok, char *err, size_t errlen) {
                               &one))
             tok->id_flags[id] |= SMG__TOK_F_SPECIAL;
     }
+    if (has_byte_fallback(tok->dec))
+        for (uint32_t id = 0; id < vs; id++)
+            if (tok->tok_off[id] != UINT32_MAX &&
+                is_byte_piece(tok->tok_arena.ptr + tok->tok_off[id], tok->tok_len[id]))
+                tok->id_flags[id] |= SMG__TOK_F_BYTE;
     /* added-token matchers; normalized tokens are matched in normalized form */
     for (size_t i = 0; i < tok->n_added; i++) {
         smg__tok_added_t *at = &tok->added[i];

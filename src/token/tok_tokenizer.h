@@ -149,6 +149,10 @@ const char *smg_tok_config_chat_template(const smg_tok_config_t *cfg, const char
 
 typedef struct smg_tok_stream_s smg_tok_stream_t;
 
+/* Memory per stream is bounded by this many ids: a window of ids that has
+ * not produced complete text for that long is emitted as is (with U+FFFD). */
+#define SMG_TOK_STREAM_MAX_WINDOW 256
+
 /* A decoder for one generation stream. Borrows tok (must outlive it). */
 SMG_MUST_CHECK int smg_tok_stream_new(const smg_tok_t *tok, bool skip_special,
                                       smg_tok_stream_t **out);
