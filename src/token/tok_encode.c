@@ -13,71 +13,83 @@ void smg_tok_thread_cleanup(void) {
     smg__tok_word_cache_free();
 }
 
-/* Encode valid UTF-8 text into out (no post-processor). */
-static int encode_valid(const smg_tok_t *tok, const char *text, size_t len, smg_tok_ids_t *out) {
+/* Encode segments [from, to) of valid UTF-8 text (split by the raw
+ * added-token trie) into out, without the post-processor. Segments are
+ * independent: each goes through normalizer, normalized added tokens,
+ * pre-tokenizer and model on its own, as in HF. ends[i] (when non-NULL)
+ * receives out->len after segment i. */
+int smg__tok_encode_segs(const smg_tok_t *tok, const char *text, const smg__tok_segs_t *segs,
+                         size_t from, size_t to, smg_tok_ids_t *out, size_t *ends) {
     smg__tok_pieces_t pcs = {0}, tmp = {0};
-    smg__tok_segs_t segs = {0}, nsegs = {0};
+    smg__tok_segs_t nsegs = {0};
     smg_buf_t nbuf;
     smg_buf_init(&pcs.arena, 0);
     smg_buf_init(&nbuf, 0);
-    int rc = smg_buf_append(&pcs.arena, text, len);
-    if (!rc)
-        rc = smg__tok_added_split(tok, &tok->trie_raw, text, len, &segs);
-    for (size_t i = 0; i < segs.n && !rc; i++) {
-        smg__tok_seg_t sg = segs.v[i];
+    int rc = SMG_OK;
+    for (size_t i = from; i < to && !rc; i++) {
+        smg__tok_seg_t sg = segs->v[i];
         if (sg.id != SMG__TOK_NONE) {
-            rc = smg__tok_pieces_push(&pcs, sg.s, sg.e - sg.s, sg.id, sg.s == 0);
+            rc = smg__tok_ids_push(out, sg.id);
+            if (ends)
+                ends[i] = out->len;
             continue;
         }
-        if (sg.e == sg.s)
-            continue;
-        uint32_t base = sg.s, blen = sg.e - sg.s;
-        if (tok->norm) {
-            /* normalize into scratch: the arena may move while appending */
-            size_t at = pcs.arena.len;
-            smg_buf_reset(&nbuf);
-            if ((rc = smg__tok_normalize(tok->norm, pcs.arena.ptr + sg.s, sg.e - sg.s, &nbuf)) ||
-                (rc = smg_buf_append(&pcs.arena, smg_buf_str(&nbuf).ptr, nbuf.len)))
-                break;
-            if (pcs.arena.len > UINT32_MAX) {
-                rc = SMG_ETOOBIG;
+        if (sg.e > sg.s) {
+            smg_buf_reset(&pcs.arena);
+            pcs.n = 0;
+            uint32_t base = 0, blen = sg.e - sg.s;
+            if (tok->norm) {
+                smg_buf_reset(&nbuf);
+                if ((rc = smg__tok_normalize(tok->norm, text + sg.s, sg.e - sg.s, &nbuf)) ||
+                    (rc = smg_buf_append(&pcs.arena, smg_buf_str(&nbuf).ptr, nbuf.len)))
+                    break;
+                blen = (uint32_t)nbuf.len;
+                if (nbuf.len > UINT32_MAX / 2) {
+                    rc = SMG_ETOOBIG;
+                    break;
+                }
+            } else if ((rc = smg_buf_append(&pcs.arena, text + sg.s, sg.e - sg.s))) {
                 break;
             }
-            base = (uint32_t)at;
-            blen = (uint32_t)(pcs.arena.len - at);
+            if (blen && !tok->trie_norm.any) {
+                rc = smg__tok_pieces_push(&pcs, base, blen, SMG__TOK_NONE, sg.s == 0);
+            } else if (blen) {
+                if ((rc = smg__tok_added_split(tok, &tok->trie_norm, pcs.arena.ptr, blen, &nsegs)))
+                    break;
+                for (size_t j = 0; j < nsegs.n && !rc; j++) {
+                    smg__tok_seg_t ns = nsegs.v[j];
+                    if (ns.e > ns.s)
+                        rc = smg__tok_pieces_push(&pcs, ns.s, ns.e - ns.s, ns.id,
+                                                  sg.s == 0 && ns.s == 0);
+                }
+            }
+            if (!rc && tok->pre)
+                rc = smg__tok_pretokenize(tok->pre, &pcs, &tmp);
+            for (size_t j = 0; j < pcs.n && !rc; j++) {
+                smg__tok_piece_t pc = pcs.v[j];
+                if (pc.id != SMG__TOK_NONE)
+                    rc = smg__tok_ids_push(out, pc.id);
+                else
+                    rc = smg__tok_model_tokenize(tok, pcs.arena.ptr + pc.off, pc.len, out);
+            }
         }
-        if (blen == 0)
-            continue;
-        if (!tok->trie_norm.any) {
-            rc = smg__tok_pieces_push(&pcs, base, blen, SMG__TOK_NONE, sg.s == 0);
-            continue;
-        }
-        if ((rc = smg__tok_added_split(tok, &tok->trie_norm, pcs.arena.ptr + base, blen, &nsegs)))
-            break;
-        for (size_t j = 0; j < nsegs.n && !rc; j++) {
-            smg__tok_seg_t ns = nsegs.v[j];
-            if (ns.e == ns.s)
-                continue;
-            rc = smg__tok_pieces_push(&pcs, base + ns.s, ns.e - ns.s, ns.id, sg.s == 0 && ns.s == 0);
-        }
-    }
-    if (!rc && tok->pre) {
-        tmp.arena = pcs.arena; /* unused by pretokenize; pieces share pcs.arena */
-        rc = smg__tok_pretokenize(tok->pre, &pcs, &tmp);
-    }
-    for (size_t i = 0; i < pcs.n && !rc; i++) {
-        smg__tok_piece_t pc = pcs.v[i];
-        if (pc.id != SMG__TOK_NONE)
-            rc = smg__tok_ids_push(out, pc.id);
-        else
-            rc = smg__tok_model_tokenize(tok, pcs.arena.ptr + pc.off, pc.len, out);
+        if (ends)
+            ends[i] = out->len;
     }
     smg_buf_free(&pcs.arena);
     smg_buf_free(&nbuf);
     free(pcs.v);
     free(tmp.v);
-    free(segs.v);
     free(nsegs.v);
+    return rc;
+}
+
+static int encode_valid(const smg_tok_t *tok, const char *text, size_t len, smg_tok_ids_t *out) {
+    smg__tok_segs_t segs = {0};
+    int rc = smg__tok_added_split(tok, &tok->trie_raw, text, len, &segs);
+    if (!rc)
+        rc = smg__tok_encode_segs(tok, text, &segs, 0, segs.n, out, NULL);
+    free(segs.v);
     return rc;
 }
 

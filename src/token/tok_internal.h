@@ -393,6 +393,10 @@ void smg__tok_model_free(smg__tok_model_t *m);
 SMG_MUST_CHECK int smg__tok_encode_raw(const smg_tok_t *tok, const char *text, size_t len,
                                        smg_tok_ids_t *out);
 
+SMG_MUST_CHECK int smg__tok_encode_segs(const smg_tok_t *tok, const char *text,
+                                        const smg__tok_segs_t *segs, size_t from, size_t to,
+                                        smg_tok_ids_t *out, size_t *ends);
+
 /* Per-thread scratch for pcre2. */
 pcre2_match_data *smg__tok_match_data(void);
 pcre2_match_context *smg__tok_match_ctx(void);
