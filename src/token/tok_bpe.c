@@ -242,6 +242,8 @@ static int bpe_generic(const smg__tok_model_t *m, const char *s, size_t n, smg_t
         return rc;
     size_t cnt = out->len - start;
     size_t nn;
+    if (cnt < 2)
+        return SMG_OK;
     if ((rc = merge_all(&m->merges, out->ids + start, cnt, &nn)))
         return rc;
     out->len = start + nn;

@@ -274,8 +274,9 @@ static int encode_prefix(smg_tok_cache_t *c, const char *text, size_t len, smg_t
         if (!cut_after(tok, segs.v[i].id) || segs.v[i].e == len)
             continue;
         size_t kl = segs.v[i].e;
-        table_put(&c->prefix, smg_hash64(text, kl, 0x7072), text, kl, fps[i],
-                  out->ids + start_len, ends[i] - start_len);
+        if (ends[i] > start_len)
+            table_put(&c->prefix, smg_hash64(text, kl, 0x7072), text, kl, fps[i],
+                      out->ids + start_len, ends[i] - start_len);
         stored++;
     }
 done:
@@ -327,6 +328,7 @@ int smg_tok_encode_cached(const smg_tok_t *tok, smg_tok_cache_t *c, const char *
         smg_tok_ids_free(&mine);
     }
     if (!rc && c->exact.on)
-        table_put(&c->exact, h, text, len, add_special, out->ids + start, out->len - start);
+        table_put(&c->exact, h, text, len, add_special, out->ids ? out->ids + start : NULL,
+                  out->len - start);
     return rc;
 }

@@ -149,8 +149,9 @@ const char *smg_tok_config_chat_template(const smg_tok_config_t *cfg, const char
 
 typedef struct smg_tok_stream_s smg_tok_stream_t;
 
-/* Memory per stream is bounded by this many ids: a window of ids that has
- * not produced complete text for that long is emitted as is (with U+FFFD). */
+/* Memory per stream is bounded: a window of ids that has not produced
+ * complete text after this many ids is emitted up to its last cut between
+ * whole characters (U+FFFD included); past 4x this many it is emitted as is. */
 #define SMG_TOK_STREAM_MAX_WINDOW 256
 
 /* A decoder for one generation stream. Borrows tok (must outlive it). */

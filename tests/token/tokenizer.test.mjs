@@ -138,3 +138,43 @@ describe('tokenize CLI errors', () => {
     assert.equal(d.stdout, await tok.decode(want, false));
   });
 });
+
+describe('tiktoken rank file', () => {
+  // o200k_base ranks written from the gpt4o tokenizer.json (which HF
+  // converted from tiktoken): loading the rank file must give HF's ids.
+  test('o200k_base.tiktoken encodes like HF gpt4o', async () => {
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const tj = JSON.parse(fs.readFileSync(path.join(modelDir('gpt4o'), 'tokenizer.json'), 'utf8'));
+    // GPT-2 byte alphabet inverse
+    const bs = [];
+    for (let b = 33; b <= 126; b++) bs.push(b);
+    for (let b = 161; b <= 172; b++) bs.push(b);
+    for (let b = 174; b <= 255; b++) bs.push(b);
+    const cs = [...bs];
+    let n = 0;
+    for (let b = 0; b < 256; b++) if (!bs.includes(b)) { bs.push(b); cs.push(256 + n); n++; }
+    const c2b = new Map(cs.map((c, i) => [String.fromCodePoint(c), bs[i]]));
+    const lines = [];
+    for (const [tokStr, id] of Object.entries(tj.model.vocab)) {
+      const bytes = [...tokStr].map((ch) => c2b.get(ch));
+      assert.ok(bytes.every((b) => b !== undefined));
+      lines.push(`${Buffer.from(bytes).toString('base64')} ${id}`);
+    }
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'smg-tiktoken-'));
+    fs.writeFileSync(path.join(dir, 'o200k_base.tiktoken'), lines.join('\n') + '\n');
+    const tok = oracle('gpt4o');
+    for (const add of [false, true]) {
+      const want = await oracleEncode(tok, LINES, add);
+      const r = smg(['tokenize', '--tokenizer', dir, '--jsonl', ...(add ? ['--add-special-tokens'] : [])], jsonl(LINES));
+      assert.equal(r.status, 0, r.stderr);
+      assertSame(parseLines(r.stdout), want, 'tiktoken o200k', LINES);
+    }
+    const ids = await oracleEncode(tok, LINES.slice(0, 50), false);
+    const d = smg(['detokenize', '--tokenizer', dir, '--jsonl'], jsonl(ids));
+    assert.equal(d.status, 0, d.stderr);
+    assertSame(parseLines(d.stdout), await tok.decodeBatch(ids, false), 'tiktoken decode', ids);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
