@@ -188,12 +188,8 @@ int smg_tok_decode(const smg_tok_t *tok, const uint32_t *ids, size_t n, bool ski
 /* ---- lookups ------------------------------------------------------------------ */
 
 bool smg_tok_token_to_id(const smg_tok_t *tok, smg_str_t t, uint32_t *id) {
-    for (size_t i = 0; i < tok->n_added; i++)
-        if (tok->added[i].len == t.len && !memcmp(tok->added[i].content, t.ptr, t.len)) {
-            *id = tok->added[i].id;
-            return true;
-        }
-    return smg__tok_smap_get(&tok->model.vocab, t.ptr, t.len, id);
+    return smg__tok_smap_get(&tok->added_map, t.ptr, t.len, id) ||
+           smg__tok_smap_get(&tok->model.vocab, t.ptr, t.len, id);
 }
 
 smg_str_t smg_tok_id_to_token(const smg_tok_t *tok, uint32_t id) {

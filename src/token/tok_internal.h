@@ -305,6 +305,7 @@ struct smg_tok_s {
     smg__tok_added_t *added;
     size_t n_added;
     smg__tok_trie_t trie_raw, trie_norm;
+    smg__tok_smap_t added_map; /* added content -> id (first wins) */
     /* id -> token string (model vocab or added content) */
     uint32_t *tok_off, *tok_len;
     uint8_t *id_flags; /* bit 1: special, bit 2: added */

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
+#include <malloc.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -302,13 +303,13 @@ static int load_vocab(ld_t *ld, json_t *v, smg__tok_model_t *m, uint32_t *max_id
     if (!json_is_object(v))
         FAIL(ld, SMG_EPARSE, "model: \"vocab\" must be an object");
     const char *k;
+    size_t kl;
     json_t *val;
-    json_object_foreach(v, k, val) {
+    json_object_keylen_foreach(v, k, kl, val) {
         json_int_t id = json_integer_value(val);
         if (!json_is_integer(val) || id < 0 || id >= (json_int_t)SMG_TOK_MAX_VOCAB)
             FAIL(ld, SMG_EPARSE, "model vocab: id of \"%.60s\" is not an integer in [0, %u)", k,
                  SMG_TOK_MAX_VOCAB);
-        size_t kl = strlen(k);
         if (kl > SMG_TOK_MAX_TOKEN_BYTES)
             FAIL(ld, SMG_ETOOBIG, "model vocab: a token is longer than %u bytes",
                  SMG_TOK_MAX_TOKEN_BYTES);
@@ -747,6 +748,12 @@ int smg__tok_finish_load(smg_tok_t *tok, char *err, size_t errlen) {
     /* special set: by content, as HF's is_special_token(token string) */
     smg__tok_smap_t special;
     smg__tok_smap_init(&special);
+    smg__tok_smap_init(&tok->added_map);
+    for (size_t i = tok->n_added; i-- > 0;) {
+        smg__tok_added_t *at = &tok->added[i];
+        if ((rc = smg__tok_smap_put(&tok->added_map, at->content, at->len, at->id)))
+            goto out;
+    }
     for (size_t i = 0; i < tok->n_added; i++) {
         smg__tok_added_t *at = &tok->added[i];
         if ((rc = set_token(tok, at->id, at->content, at->len)))
@@ -924,6 +931,9 @@ int smg_tok_load_json(const char *json, size_t len, const char *name, smg_tok_t 
     ld_t ld = {name, err, errlen};
     int rc = load_components(&ld, root, tok);
     json_decref(root);
+    /* the JSON DOM of a large file is several times the tables we keep:
+     * hand the freed pages back to the system (glibc) */
+    malloc_trim(0);
     if (!rc)
         rc = smg__tok_finish_load(tok, err, errlen);
     if (rc) {
@@ -962,6 +972,7 @@ void smg_tok_free(smg_tok_t *tok) {
     }
     free(tok->added);
     smg__tok_trie_free(&tok->trie_raw);
+    smg__tok_smap_free(&tok->added_map);
     smg__tok_trie_free(&tok->trie_norm);
     free(tok->tok_off);
     free(tok->tok_len);
