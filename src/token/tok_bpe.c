@@ -144,8 +144,11 @@ void smg__tok_word_cache_free(void) {
     tl_wc = NULL;
 }
 
+void smg__tok_thread_register(void);
+
 static word_cache_t *wc_get(const smg_tok_t *tok) {
     if (!tl_wc) {
+        smg__tok_thread_register();
         tl_wc = calloc(1, sizeof *tl_wc);
         if (!tl_wc)
             return NULL;

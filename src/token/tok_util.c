@@ -1,5 +1,6 @@
 /* Tokenizer plumbing: UTF-8, Unicode classes, hash maps, string lists,
  * patterns (literal or PCRE2 regex with HF/onig iteration semantics). */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -508,18 +509,40 @@ int smg__tok_spans_push(smg__tok_spans_t *sp, size_t s, size_t e, bool m) {
 
 /* ---- patterns ------------------------------------------------------------- */
 
+/* Thread-local scratch is released by smg_tok_thread_cleanup(), which a
+ * pthread key destructor also runs when a thread exits. */
+static pthread_key_t tl_key;
+static pthread_once_t tl_once = PTHREAD_ONCE_INIT;
+void smg_tok_thread_cleanup(void);
+static void tl_destroy(void *p) {
+    (void)p;
+    smg_tok_thread_cleanup();
+}
+static void tl_key_init(void) {
+    (void)pthread_key_create(&tl_key, tl_destroy);
+}
+void smg__tok_thread_register(void);
+void smg__tok_thread_register(void) {
+    pthread_once(&tl_once, tl_key_init);
+    if (!pthread_getspecific(tl_key))
+        (void)pthread_setspecific(tl_key, (void *)1);
+}
+
 static _Thread_local pcre2_match_data *tl_md;
 static _Thread_local pcre2_match_context *tl_mctx;
 static _Thread_local pcre2_jit_stack *tl_jit;
 
 pcre2_match_data *smg__tok_match_data(void) {
-    if (!tl_md)
+    if (!tl_md) {
+        smg__tok_thread_register();
         tl_md = pcre2_match_data_create(16, NULL);
+    }
     return tl_md;
 }
 
 pcre2_match_context *smg__tok_match_ctx(void) {
     if (!tl_mctx) {
+        smg__tok_thread_register();
         tl_mctx = pcre2_match_context_create(NULL);
         if (!tl_mctx)
             return NULL;
