@@ -38,6 +38,7 @@ export function bertDir() {
   t.setDecoder(wordPieceDecoder('##', true));
   t.addSpecialTokens(['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]']);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'smg-bert-'));
+  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
   t.save(path.join(dir, 'tokenizer.json'));
   bertCache = dir;
   return dir;

@@ -594,3 +594,55 @@ TEST(tok_caches_give_the_same_ids_as_no_cache) {
     smg_tok_cache_free(c);
     smg_tok_free(t);
 }
+
+TEST(tok_metaspace_prepend_first_only_at_text_start) {
+    /* expectations from HF tokenizers 0.22 on this exact JSON */
+    const char *j =
+        "{\"added_tokens\":[{\"id\":0,\"content\":\"<s>\",\"special\":true,\"normalized\":false}],"
+        "\"pre_tokenizer\":{\"type\":\"Metaspace\",\"replacement\":\"\xE2\x96\x81\","
+        "\"prepend_scheme\":\"first\",\"split\":true},\"decoder\":{\"type\":\"Metaspace\","
+        "\"replacement\":\"\xE2\x96\x81\",\"prepend_scheme\":\"first\",\"split\":true},"
+        "\"model\":{\"type\":\"WordLevel\",\"vocab\":{\"<s>\":0,\"<unk>\":1,\"\xE2\x96\x81Hey\":2,"
+        "\"Hey\":3,\"\xE2\x96\x81there\":4,\"there\":5},\"unk_token\":\"<unk>\"}}";
+    smg_tok_t *t;
+    char err[256];
+    EXPECT_EQ_INT(smg_tok_load_json(j, strlen(j), "t.json", &t, err, sizeof err), SMG_OK);
+    EXPECT_EQ_STR(enc(t, "Hey there<s>Hey", false), "[2,4,0,3]");
+    EXPECT_EQ_STR(enc(t, "<s>Hey there", false), "[0,3,4]");
+    EXPECT_EQ_STR(enc(t, " Hey", false), "[2]");
+    uint32_t a[] = {2, 0, 4};
+    char *s = dec(t, a, 3, false);
+    EXPECT_EQ_STR(s, "Hey<s> there");
+    free(s);
+    smg_tok_free(t);
+}
+
+TEST(tok_tiktoken_rank_file) {
+    /* ranks: a=0 b=1 c=2 ab=3 bc=4 abc=5; " "=6 */
+    const char *ranks = "YQ== 0\nYg== 1\nYw== 2\nYWI= 3\nYmM= 4\nYWJj 5\nIA== 6\n";
+    smg_tok_t *t;
+    char err[256];
+    int rc = smg_tok_load_tiktoken(ranks, strlen(ranks), SMG_TOK_TIKTOKEN_CL100K, "t.tiktoken", &t,
+                                   err, sizeof err);
+    EXPECT_EQ_INT(rc, SMG_OK);
+    if (rc)
+        return;
+    /* lowest rank first: "ab" (3) before "bc" (4), then "abc" (5) */
+    EXPECT_EQ_STR(enc(t, "abc", false), "[5]");
+    EXPECT_EQ_STR(enc(t, "cab", false), "[2,3]");
+    EXPECT_EQ_STR(enc(t, "bca", false), "[4,0]");
+    EXPECT_EQ_STR(enc(t, "ab<|endoftext|>", false), "[3,100257]");
+    uint32_t ids[] = {3, 6, 100257};
+    char *s = dec(t, ids, 3, false);
+    EXPECT_EQ_STR(s, "ab <|endoftext|>");
+    free(s);
+    smg_tok_free(t);
+    EXPECT_EQ_INT(smg_tok_load_tiktoken("YQ== x\n", 7, SMG_TOK_TIKTOKEN_CL100K, "bad.tiktoken", &t,
+                                        err, sizeof err),
+                  SMG_EPARSE);
+    EXPECT(strstr(err, "bad.tiktoken:1") != NULL);
+    EXPECT_EQ_INT(smg_tok_load_tiktoken("@@@@ 1\n", 7, SMG_TOK_TIKTOKEN_O200K, "bad.tiktoken", &t,
+                                        err, sizeof err),
+                  SMG_EPARSE);
+    EXPECT(strstr(err, "base64") != NULL);
+}
