@@ -80,6 +80,58 @@ static int read_line(FILE *f, smg_buf_t *b) {
     return got ? 0 : 1;
 }
 
+static int hexval(char c) {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* \uXXXX at p (6 bytes available) -> value, or -1. */
+static long uescape(const char *p, size_t left) {
+    if (left < 6 || p[0] != '\\' || p[1] != 'u')
+        return -1;
+    long v = 0;
+    for (int i = 2; i < 6; i++) {
+        int h = hexval(p[i]);
+        if (h < 0)
+            return -1;
+        v = v * 16 + h;
+    }
+    return v;
+}
+
+/* JSON.stringify of a JS string may hold lone surrogate escapes, which a JS
+ * string passed to HF's Node binding turns into U+FFFD; jansson rejects them.
+ * Rewrite each lone \uD800-\uDFFF escape to \uFFFD in place (same length). */
+static void fix_lone_surrogates(char *p, size_t n) {
+    size_t i = 0;
+    while (i < n) {
+        if (p[i] != '\\') {
+            i++;
+            continue;
+        }
+        long v = uescape(p + i, n - i);
+        if (v < 0) {
+            i += 2; /* another escape: skip the escaped char */
+            continue;
+        }
+        if (v >= 0xD800 && v <= 0xDBFF) {
+            long w = uescape(p + i + 6, n - i - 6);
+            if (w >= 0xDC00 && w <= 0xDFFF) {
+                i += 12;
+                continue;
+            }
+        }
+        if (v >= 0xD800 && v <= 0xDFFF)
+            memcpy(p + i + 2, "FFFD", 4);
+        i += 6;
+    }
+}
+
 static int put_ids(smg_buf_t *o, const smg_tok_ids_t *ids) {
     int rc = smg_buf_append_byte(o, '[');
     for (size_t i = 0; i < ids->len && !rc; i++) {
@@ -140,6 +192,7 @@ int smg_cli_tokenize(int argc, char **argv) {
             if (in.len == 0)
                 continue;
             json_error_t jerr;
+            fix_lone_surrogates(in.ptr, in.len);
             json_t *v = json_loadb(in.ptr, in.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
             if (!json_is_string(v)) {
                 fprintf(stderr, "smg tokenize: stdin line %zu: expected a JSON string%s%s\n",

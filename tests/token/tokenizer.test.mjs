@@ -178,3 +178,16 @@ describe('tiktoken rank file', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 });
+
+describe('tokenize --jsonl input from JSON.stringify of any JS string', () => {
+  test('lone surrogates become U+FFFD as in the HF Node binding', async () => {
+    const texts = ['a\ud800b', '\udc00x', 'ok \ud83d\ude00 pair', 'end\ud83d', '\\ud800 literal'];
+    for (const name of ['qwen3', 'llama2']) {
+      const tok = oracle(name);
+      const want = await oracleEncode(tok, texts, false);
+      const r = smg(['tokenize', '--tokenizer', modelDir(name), '--jsonl'], jsonl(texts));
+      assert.equal(r.status, 0, r.stderr);
+      assert.deepEqual(parseLines(r.stdout), want);
+    }
+  });
+});
