@@ -74,6 +74,7 @@ for (const t of TARGETS) {
             idle_mb: round(rss.idle_kb / 1024, 1),
             with_idle_conns_mb: round(rss.with_idle_kb / 1024, 1),
             added_mb: round((rss.with_idle_kb - rss.idle_kb) / 1024, 1),
+            per_conn_kb: rss.open ? round((rss.with_idle_kb - rss.idle_kb) / rss.open, 2) : null,
             idle_conns: rss.idle_conns, open: rss.open, failed: rss.failed, closed_by_peer: rss.closed_by_peer,
             after_load_mb: after ? round(after.kb / 1024, 1) : null,
         } : null,
@@ -109,6 +110,7 @@ const ROWS = [
     ['RSS idle MB', 'rss.idle_mb', 1, true],
     ['RSS with idle conns MB', 'rss.with_idle_conns_mb', 1, true],
     ['RSS added by idle conns MB', 'rss.added_mb', 1, true],
+    ['RSS per idle conn KB', 'rss.per_conn_kb', 2, true],
     ['req/s, 64 conns, smg-sim backend', 'sim_backend.c64.rps', 0, false],
     ['proxy CPU us/req, smg-sim backend', 'sim_backend.c64.proxy_cpu_us_per_req', 1, true],
     ['SSE chunks/s, itl 0', 'sse.throughput.chunks_per_s', 0, false],
@@ -140,7 +142,7 @@ out.targets_check = {
     latency: check(get('smg', 'added.p50_c1_us'), get('nginx', 'added.p50_c1_us'),
         'smg added p50 latency at 1 conn <= nginx added p50'),
     rss_idle: check(get('smg', 'rss.idle_mb'), 10, 'smg idle RSS < 10 MB'),
-    rss_conns: check(get('smg', 'rss.added_mb'), 80, `smg RSS added by ${meta.idle_conns} idle conns < 80 MB`),
+    rss_conns: check(get('smg', 'rss.added_mb'), 80, `smg RSS added by ${get('smg', 'rss.idle_conns') ?? meta.idle_conns} idle conns < 80 MB`),
 };
 out.raw = records;
 
