@@ -14,11 +14,12 @@ const COLORS = { direct: '#9e9e9e', smg: '#d2492a', nginx: '#2a8c4a', haproxy: '
 const get = (t, path) => path.split('.').reduce((o, k) => (o == null ? null : o[k]), data.targets[t]);
 const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
+// Top of the axis: 4 grid steps of 1, 2, 2.5 or 5 times a power of ten.
 function niceMax(v) {
     if (!(v > 0)) return 1;
-    const e = 10 ** Math.floor(Math.log10(v));
-    for (const m of [1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) if (m * e >= v) return m * e;
-    return 10 * e;
+    const e = 10 ** Math.floor(Math.log10(v / 4));
+    for (const m of [1, 2, 2.5, 5, 10]) if (4 * m * e >= v) return 4 * m * e;
+    return 40 * e;
 }
 const fmt = (v) => (Math.abs(v) >= 10000 ? `${Math.round(v / 1000)}k` : Math.abs(v) >= 100 ? Math.round(v).toString()
     : Number(v.toFixed(1)).toString());
@@ -57,21 +58,21 @@ function panel(x, y, w, h, title, unit, groups, targets) {
     return parts.join('\n');
 }
 
-const W = 1000, H = 760, PW = 490, PH = 330;
+const W = 1000, H = 780, PW = 490, PH = 330;
 const all = ['direct', 'smg', 'nginx', 'haproxy'], proxies = ['smg', 'nginx', 'haproxy'];
 const m = data.meta || {};
 const body = [
-    panel(0, 40, PW, PH, 'Requests/s (wrk -t1, 1 KB POST)', 'requests/s',
+    panel(0, 56, PW, PH, 'Requests/s (wrk -t1, 1 KB POST)', 'requests/s',
         [{ label: '64 connections', path: 'nginx_backend.c64.rps' }, { label: '256 connections', path: 'nginx_backend.c256.rps' },
             { label: '64 conns, smg-sim backend', path: 'sim_backend.c64.rps' }], all),
-    panel(500, 40, PW, PH, 'Proxy CPU per request (utime+stime)', 'microseconds',
+    panel(500, 56, PW, PH, 'Proxy CPU per request (utime+stime)', 'microseconds',
         [{ label: '64 connections', path: 'nginx_backend.c64.proxy_cpu_us_per_req' },
             { label: '256 connections', path: 'nginx_backend.c256.proxy_cpu_us_per_req' },
             { label: 'smg-sim backend', path: 'sim_backend.c64.proxy_cpu_us_per_req' }], proxies),
-    panel(0, 400, PW, PH, 'Latency added over direct', 'microseconds',
+    panel(0, 416, PW, PH, 'Latency added over direct', 'microseconds',
         [{ label: 'p50, 1 connection', path: 'added.p50_c1_us' }, { label: 'p50, 64 connections', path: 'added.p50_c64_us' },
             { label: `SSE per chunk p50`, path: 'added.sse_chunk_p50_us' }], proxies),
-    panel(500, 400, PW, PH, 'Resident memory', 'MB',
+    panel(500, 416, PW, PH, 'Resident memory', 'MB',
         [{ label: 'idle', path: 'rss.idle_mb' }, { label: `+ ${m.idle_conns ?? 10000} idle connections`, path: 'rss.with_idle_conns_mb' }],
         proxies),
 ];
@@ -84,7 +85,7 @@ const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" 
 <text x="${W / 2}" y="22" class="t" font-size="16">${esc(`smg vs nginx vs haproxy — ${m.date ?? ''}, ${m.cores ?? '?'} cores, proxy on 1 core`)}</text>
 ${body.join('\n')}
 ${legend}
-<text x="${W - 10}" y="${H - 10}" class="a" text-anchor="end">${esc(`${m.command ?? 'make bench'} (bench/results/proxy.json)`)}</text>
+<text x="${W / 2}" y="40" class="a" text-anchor="middle">${esc(`${m.command ?? 'make bench'}; figures in bench/results/proxy.json`)}</text>
 </svg>
 `;
 writeFileSync(outPath, svg);
