@@ -277,5 +277,11 @@ int main(int argc, char **argv) {
     printf("done open=%llu closed_by_peer=%llu failed=%llu\n", (unsigned long long)g.open,
            (unsigned long long)g.closed_by_peer, (unsigned long long)g.failed);
     fflush(stdout);
+    for (uint64_t i = 0; i < nconns; i++)
+        if (cs[i].fd >= 0)
+            close(cs[i].fd);
+    free(cs);
+    free(g.req);
+    close(g.ep);
     return 0;
 }

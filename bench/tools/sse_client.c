@@ -12,6 +12,9 @@
  * --itl-ms. The backend's own timing is the same through every proxy, so the difference of this
  * delay between a proxy and the direct run is the latency the proxy adds per chunk.
  *
+ * A response counts as bad (bad_responses) when it is a 200 without any `data:` chunk, has a line
+ * over the cap, or (with --expect-chunks) a different number of chunks; as a status error when it
+ * is not a 200; connection and parse failures count as errors and the connection is reopened.
  * Prints one JSON object on stdout. Exit 0 when it ran (errors are counted in the JSON), 2 on bad
  * flags, 1 when it could not run at all. Bounded: a line longer than 64 KiB counts as a bad
  * response and is not buffered. */
@@ -119,7 +122,7 @@ static int on_message_complete(http_parser *p) {
     c->in_message = false;
     if (p->status_code != 200)
         g.status_errors++;
-    else if (c->bad || (g.expect_chunks && c->chunk_idx != g.expect_chunks))
+    else if (c->bad || c->chunk_idx == 0 || (g.expect_chunks && c->chunk_idx != g.expect_chunks))
         g.bad_responses++;
     if (in_window(bench_now_ns()))
         g.responses++;

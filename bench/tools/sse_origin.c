@@ -265,6 +265,7 @@ static int on_message_complete(http_parser *p) {
 
 /* Parses buffered input until it is used up or a stream pauses the parser. -1: conn gone. */
 static int conn_feed(conn_t *c) {
+again:
     while (c->in_len > 0 && !c->busy && !c->closing) {
         size_t n = http_parser_execute(&c->parser, &g.settings, c->in, c->in_len);
         enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
@@ -279,8 +280,12 @@ static int conn_feed(conn_t *c) {
         memmove(c->in, c->in + n, c->in_len - n);
         c->in_len -= n;
     }
-    if (c->busy && stream_pump(c, bench_now_ns()) != 0)
-        return -1;
+    if (c->busy) {
+        if (stream_pump(c, bench_now_ns()) != 0)
+            return -1;
+        if (!c->busy && c->in_len > 0 && !c->closing)
+            goto again; /* the stream ended at once (itl 0): answer what was pipelined */
+    }
     if (conn_flush(c) != 0)
         return -1;
     conn_events(c);
