@@ -10,14 +10,16 @@
 #      from /proc/PID/stat, p50/p99 at 64) and at 1 connection (p50/p99)
 #   2. backend smg-sim (--response-bytes 1024), wrk at 64 connections (skipped if smg-sim does not run)
 #   3. SSE, 100 chunks per response from smg-sim (else bench/tools/sse_origin): chunks/s at itl 0 and
-#      per-chunk delay at itl $BENCH_SSE_ITL_MS ms (bench/tools/sse_client)
+#      per-chunk delay at itl $BENCH_SSE_ITL_MS ms against direct connections run at the same time
+#      (bench/tools/sse_client)
 # Results: table on stdout, bench/results/proxy.{json,md,svg}.
 #
 # Environment: BENCH_DURATION (s per wrk run, 10), BENCH_SSE_DURATION (5), BENCH_IDLE_CONNS (10000),
 # BENCH_TARGETS ("direct smg nginx haproxy"), BENCH_PHASES ("nginx sim sse"), BENCH_SSE_CONNS (16),
-# BENCH_SSE_ITL_MS (5), BENCH_SSE_ITL_CONNS (8), BENCH_PROXY_CPU (0), BENCH_LOAD_CPU (1),
+# BENCH_SSE_ITL_MS (5), BENCH_SSE_ITL_CONNS (1), BENCH_PROXY_CPU (0), BENCH_LOAD_CPU (1),
 # SMG_BIN (build/smg), SIM_BIN (build/smg-sim), SMG_ARGS (extra smg flags, "--log-level warn"),
-# BENCH_OUT (bench/results), BENCH_SKIP_TOKEN=1 to skip the tokenizer benchmarks.
+# BENCH_OUT (bench/results), BENCH_SKIP_TOKEN=1 to skip the tokenizer benchmarks, BENCH_NO_BUILD=1
+# not to run `make all` first.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -29,7 +31,7 @@ TARGETS=${BENCH_TARGETS:-direct smg nginx haproxy}
 PHASES=${BENCH_PHASES:-nginx sim sse}
 SSE_CONNS=${BENCH_SSE_CONNS:-16}
 SSE_ITL=${BENCH_SSE_ITL_MS:-5}
-SSE_ITL_CONNS=${BENCH_SSE_ITL_CONNS:-8}
+SSE_ITL_CONNS=${BENCH_SSE_ITL_CONNS:-1}
 PROXY_CPU=${BENCH_PROXY_CPU:-0}
 LOAD_CPU=${BENCH_LOAD_CPU:-1}
 SMG_BIN=${SMG_BIN:-build/smg}
@@ -45,7 +47,10 @@ die() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }
 for v in DUR SSE_DUR IDLE_N SSE_CONNS SSE_ITL_CONNS PROXY_CPU LOAD_CPU; do
     [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer, got '${!v}'"
 done
-[[ $SSE_ITL =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "BENCH_SSE_ITL_MS must be a number"
+for v in DUR SSE_DUR IDLE_N SSE_CONNS SSE_ITL_CONNS; do
+    [ "${!v}" -ge 1 ] || die "$v must be at least 1"
+done
+[[ $SSE_ITL =~ ^[0-9]+(\.[0-9]+)?$ ]] && [ "$SSE_ITL" != 0 ] || die "BENCH_SSE_ITL_MS must be a number > 0"
 for t in wrk nginx haproxy node taskset curl ss pgrep cc; do
     command -v "$t" >/dev/null || die "$t not found (run tools/install-deps.sh)"
 done
@@ -144,7 +149,12 @@ fill() { # template out key=value...: replaces @KEY@ (values must not hold '|' '
 }
 record() { printf '%s\n' "$1" >>"$RES"; }
 
-# --- build the load tools ------------------------------------------------------------------------
+# --- build smg and the load tools ----------------------------------------------------------------
+if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
+    log "building smg and smg-sim (make all)"
+    make -s -j2 all >"$TMP/make.log" 2>&1 ||
+        log "warning: make all failed ($(tail -n1 "$TMP/make.log")); measuring the binaries as they are"
+fi
 log "building load tools (bench/tools -> $TOOLS)"
 make -s -C bench OUT="$ROOT/$TOOLS" >/dev/null || die "building bench/tools failed"
 
@@ -232,7 +242,13 @@ start_target() { # name: starts it in front of BACKEND_PORT; sets T_PID (empty f
         PIDS+=("$T_PID")
         if ! wait_line "$dir/out.log" 'smg listening on' "$T_PID" 10 >/dev/null ||
            ! wait_http "http://127.0.0.1:$T_PORT/readiness" "$T_PID" 15; then
-            T_WHY="smg did not become ready: $(tail -n1 "$dir/out.log" 2>/dev/null | cut -c1-160)"
+            local why rc
+            why=$(tail -n1 "$dir/out.log" 2>/dev/null | cut -c1-160)
+            if ! kill -0 "$T_PID" 2>/dev/null; then
+                wait "$T_PID" 2>/dev/null && rc=0 || rc=$?
+                why="exited with status $rc${why:+: $why}"
+            fi
+            T_WHY="smg did not become ready (${why:-no output})"
             stop_pid "$T_PID"; T_PID=""
             return 1
         fi
@@ -240,8 +256,8 @@ start_target() { # name: starts it in front of BACKEND_PORT; sets T_PID (empty f
     esac
     [ "$name" = smg ] || PIDS+=("$T_PID")
     # The proxy is up when a chat completion goes through it.
-    local i
-    for i in $(seq 50); do
+    local _
+    for _ in $(seq 50); do
         kill -0 "$T_PID" 2>/dev/null || break
         [ "$(http_code -H 'Content-Type: application/json' --data-binary @$P/request.json \
             "http://127.0.0.1:$T_PORT/v1/chat/completions")" = 200 ] && return 0
@@ -313,6 +329,8 @@ run_sse() { # backend target conns itl label
     local backend=$1 target=$2 c=$3 itl=$4 label=$5 out c0 c1 b0 b1
     local pid=${T_PID:-} expect=()
     [ "$backend" = origin ] && expect=(--expect-chunks 100)
+    # Latency: as many connections straight to the backend run at the same time (paired reference).
+    [ "$label" = latency ] && [ "$target" != direct ] && expect+=(--ref-port "$BACKEND_PORT" --ref-connections "$c")
     c0=0; [ -z "$pid" ] || c0=$(cpu_ticks "$pid"); b0=$(cpu_ticks "$BACKEND_PID")
     out=$(taskset -c "$LOAD_CPU" "$TOOLS/sse_client" --port "$T_PORT" --body $P/request-stream.json \
         --connections "$c" --duration "$SSE_DUR" --warmup 0.5 --itl-ms "$itl" "${expect[@]}" 2>&1) || true
@@ -323,6 +341,11 @@ run_sse() { # backend target conns itl label
         "$itl" "$c" "$(jget "$out" chunks_per_s)" "$(fmt_us "$(jget "$out" delay_us.p50)")" \
         "$(fmt_us "$(jget "$out" delay_us.p99)")" \
         "$(( $(jget "$out" errors) + $(jget "$out" status_errors) + $(jget "$out" bad_responses) ))")"
+    if [ -n "$(jget "$out" ref.port)" ]; then
+        log "  $(printf '%-8s   paired direct connections:       chunk delay p50 %s  p99 %s  -> added p50 %s' "" \
+            "$(fmt_us "$(jget "$out" ref.delay_us.p50)")" "$(fmt_us "$(jget "$out" ref.delay_us.p99)")" \
+            "$(fmt_us $(( $(jget "$out" delay_us.p50) - $(jget "$out" ref.delay_us.p50) )))")"
+    fi
 }
 
 target_unavailable() { # backend target
@@ -341,7 +364,7 @@ for phase in $PHASES; do
 case $phase in
 nginx)
     log "phase: backend nginx (fixed chat completion); RSS, req/s at 64 and 256 connections, latency at 1"
-    start_backend nginx || die "the nginx backend did not start: $(cat "$TMP/backend-nginx/error.log" 2>/dev/null | tail -n2)"
+    start_backend nginx || die "the nginx backend did not start: $(tail -n2 "$TMP/backend-nginx/error.log" 2>/dev/null)"
     log "  backend: $BACKEND_DESC on 127.0.0.1:$BACKEND_PORT"
     for t in $TARGETS; do
         log " $t"

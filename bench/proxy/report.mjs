@@ -55,6 +55,9 @@ function sseFigures(mode, target) {
         delay_p99_us: s.delay_us.p99,
         delay_mean_us: round(s.delay_us.mean, 1),
         first_chunk_p50_us: s.first_chunk_us.p50,
+        // Direct connections measured at the same time as this target (latency mode only).
+        paired_direct: s.ref ? { delay_p50_us: s.ref.delay_us.p50, delay_p99_us: s.ref.delay_us.p99,
+            errors: s.ref.errors + s.ref.status_errors + s.ref.bad_responses } : null,
         proxy_cpu_us_per_chunk: ticks == null || s.chunks === 0 ? null
             : round(((ticks / r.clk_tck) * 1e6 * (s.duration_s / totalSecs)) / s.chunks, 3),
     };
@@ -91,8 +94,11 @@ for (const t of TARGETS) {
         p50_c1_us: sub(get(t, 'nginx_backend.c1.p50_us'), get('direct', 'nginx_backend.c1.p50_us')),
         p99_c1_us: sub(get(t, 'nginx_backend.c1.p99_us'), get('direct', 'nginx_backend.c1.p99_us')),
         p50_c64_us: sub(get(t, 'nginx_backend.c64.p50_us'), get('direct', 'nginx_backend.c64.p50_us')),
-        sse_chunk_p50_us: sub(get(t, 'sse.latency.delay_p50_us'), get('direct', 'sse.latency.delay_p50_us')),
-        sse_chunk_p99_us: sub(get(t, 'sse.latency.delay_p99_us'), get('direct', 'sse.latency.delay_p99_us')),
+        // Against the paired direct connections when there are some, else against the direct run.
+        sse_chunk_p50_us: sub(get(t, 'sse.latency.delay_p50_us'),
+            get(t, 'sse.latency.paired_direct.delay_p50_us') ?? get('direct', 'sse.latency.delay_p50_us')),
+        sse_chunk_p99_us: sub(get(t, 'sse.latency.delay_p99_us'),
+            get(t, 'sse.latency.paired_direct.delay_p99_us') ?? get('direct', 'sse.latency.delay_p99_us')),
     };
 }
 
@@ -121,7 +127,8 @@ const ROWS = [
     ['SSE added per-chunk p99 us', 'added.sse_chunk_p99_us', 0, true],
 ];
 
-const ratio = (a, b) => (a == null || b == null || b === 0 ? null : a / b);
+// A ratio of a negative (within-noise "added" figure) or zero value means nothing: n/a.
+const ratio = (a, b) => (a == null || b == null || a < 0 || b <= 0 ? null : a / b);
 for (const [label, path] of ROWS) {
     out.ratios[path] = {
         label,
