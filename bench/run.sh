@@ -73,10 +73,10 @@ RES=$TMP/results.jsonl
 : >"$RES"
 declare -a PIDS=()
 stop_pid() { # pid: TERM, then KILL after 3 s; reaps it
-    local p=$1 i
+    local p=$1 _
     if kill -0 "$p" 2>/dev/null; then
         kill -TERM "$p" 2>/dev/null || true
-        for i in $(seq 30); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        for _ in $(seq 30); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$p" 2>/dev/null || true
     fi
     wait "$p" 2>/dev/null || true
@@ -95,8 +95,8 @@ trap 'exit 130' INT TERM
 # --- helpers -------------------------------------------------------------------------------------
 declare -A USED_PORTS=()
 free_port() { # a port no socket uses, below the ephemeral range
-    local p i
-    for i in $(seq 200); do
+    local p _
+    for _ in $(seq 200); do
         p=$((20000 + RANDOM % 12000))
         [ -z "${USED_PORTS[$p]:-}" ] || continue
         if [ -z "$(ss -Htan "( sport = :$p )" 2>/dev/null)" ]; then USED_PORTS[$p]=1; echo "$p"; return 0; fi
@@ -105,8 +105,8 @@ free_port() { # a port no socket uses, below the ephemeral range
 }
 http_code() { curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$@" 2>/dev/null || true; }
 wait_http() { # url pid seconds: waits for 200 while pid lives
-    local url=$1 pid=$2 n=$(( $3 * 10 )) i
-    for i in $(seq "$n"); do
+    local url=$1 pid=$2 n=$(( $3 * 10 )) _
+    for _ in $(seq "$n"); do
         kill -0 "$pid" 2>/dev/null || return 1
         [ "$(http_code "$url")" = 200 ] && return 0
         sleep 0.1
@@ -114,8 +114,8 @@ wait_http() { # url pid seconds: waits for 200 while pid lives
     return 1
 }
 wait_line() { # file regex pid seconds: prints the first matching line
-    local n=$(( $4 * 10 )) i l
-    for i in $(seq "$n"); do
+    local n=$(( $4 * 10 )) _ l
+    for _ in $(seq "$n"); do
         l=$(grep -m1 -E "$2" "$1" 2>/dev/null || true)
         [ -n "$l" ] && { echo "$l"; return 0; }
         kill -0 "$3" 2>/dev/null || return 1
