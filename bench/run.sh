@@ -434,10 +434,17 @@ log "proxy benchmark done in ${ELAPSED}s: $OUT/proxy.json, $OUT/proxy.md, $OUT/p
 
 # --- tokenizer benchmarks (written by others) ----------------------------------------------------
 if [ "${BENCH_SKIP_TOKEN:-0}" != 1 ]; then
-    for s in bench/token/run.sh bench/token/template_bench.sh; do
-        if [ -f "$s" ]; then
-            log "running $s"
-            bash "$s" || log "warning: $s failed (exit $?)"
-        fi
+    ran=0
+    for s in bench/token/run.sh bench/token/template_bench.sh bench/token/template_bench.mjs; do
+        [ -f "$s" ] || continue
+        # the template benchmark comes as .sh or .mjs: run one of them
+        [ "$s" = bench/token/template_bench.mjs ] && [ -f bench/token/template_bench.sh ] && continue
+        log "running $s"
+        ran=1
+        case $s in
+        *.mjs) node "$s" || log "warning: $s failed (exit $?)" ;;
+        *) bash "$s" || log "warning: $s failed (exit $?)" ;;
+        esac
     done
+    [ $ran = 1 ] || log "no tokenizer benchmarks (bench/token/run.sh, template_bench.sh) in this tree"
 fi
