@@ -9,14 +9,15 @@
 #      keep-alive connections, wrk -t1 at 64 and 256 connections (req/s, CPU us/request of the proxy
 #      from /proc/PID/stat, p50/p99 at 64) and at 1 connection (p50/p99)
 #   2. backend smg-sim (--response-bytes 1024), wrk at 64 connections (skipped if smg-sim does not run)
-#   3. SSE, 100 chunks per response from smg-sim (else bench/tools/sse_origin): chunks/s at itl 0 and
-#      per-chunk delay at itl $BENCH_SSE_ITL_MS ms against direct connections run at the same time
-#      (bench/tools/sse_client)
+#   3. SSE, 100 chunks per response: chunks/s at itl 0 (smg-sim, else bench/tools/sse_origin) and
+#      per-chunk delay at itl $BENCH_SSE_ITL_MS ms (sse_origin: exact schedule) against a direct stream
+#      run at the same time (bench/tools/sse_client)
 # Results: table on stdout, bench/results/proxy.{json,md,svg}.
 #
 # Environment: BENCH_DURATION (s per wrk run, 10), BENCH_SSE_DURATION (5), BENCH_IDLE_CONNS (10000),
 # BENCH_TARGETS ("direct smg nginx haproxy"), BENCH_PHASES ("nginx sim sse"), BENCH_SSE_CONNS (16),
-# BENCH_SSE_ITL_MS (5), BENCH_SSE_ITL_CONNS (1), BENCH_PROXY_CPU (0), BENCH_LOAD_CPU (1),
+# BENCH_SSE_ITL_MS (5), BENCH_SSE_ITL_CONNS (1), BENCH_SSE_BACKEND (sim: smg-sim when it runs, or
+# origin: bench/tools/sse_origin) for the itl-0 run, BENCH_SSE_LATENCY_BACKEND (origin) for the other, BENCH_PROXY_CPU (0), BENCH_LOAD_CPU (1),
 # SMG_BIN (build/smg), SIM_BIN (build/smg-sim), SMG_ARGS (extra smg flags, "--log-level warn"),
 # BENCH_OUT (bench/results), BENCH_SKIP_TOKEN=1 to skip the tokenizer benchmarks, BENCH_NO_BUILD=1
 # not to run `make all` first.
@@ -32,6 +33,9 @@ PHASES=${BENCH_PHASES:-nginx sim sse}
 SSE_CONNS=${BENCH_SSE_CONNS:-16}
 SSE_ITL=${BENCH_SSE_ITL_MS:-5}
 SSE_ITL_CONNS=${BENCH_SSE_ITL_CONNS:-1}
+SSE_BACKEND=${BENCH_SSE_BACKEND:-sim}
+SSE_LAT_BACKEND=${BENCH_SSE_LATENCY_BACKEND:-origin}
+SSE_TP_DESC=none; SSE_LAT_DESC=none
 PROXY_CPU=${BENCH_PROXY_CPU:-0}
 LOAD_CPU=${BENCH_LOAD_CPU:-1}
 SMG_BIN=${SMG_BIN:-build/smg}
@@ -46,6 +50,9 @@ die() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }
 
 for v in DUR SSE_DUR IDLE_N SSE_CONNS SSE_ITL_CONNS PROXY_CPU LOAD_CPU; do
     [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer, got '${!v}'"
+done
+for v in SSE_BACKEND SSE_LAT_BACKEND; do
+    [[ ${!v} =~ ^(sim|origin)$ ]] || die "$v must be sim or origin, got '${!v}'"
 done
 for v in DUR SSE_DUR IDLE_N SSE_CONNS SSE_ITL_CONNS; do
     [ "${!v}" -ge 1 ] || die "$v must be at least 1"
@@ -393,10 +400,14 @@ sim)
     ;;
 sse)
     STREAMING=1 # proxies configured for streaming (see bench/proxy/haproxy.cfg)
-    kind=sse; bname=origin
-    if [ $SIM_OK = 1 ]; then kind=sim; bname=sim; fi
     for itl in 0 "$SSE_ITL"; do
         if [ "$itl" = 0 ]; then label=throughput; c=$SSE_CONNS; else label=latency; c=$SSE_ITL_CONNS; fi
+        # Throughput: smg-sim when it runs. Latency: sse_origin by default, whose schedule is exact
+        # (timerfd); smg-sim's libuv timers have 1 ms granularity, which swamps a 0.1 ms difference.
+        want=$SSE_BACKEND; [ "$label" = latency ] && want=$SSE_LAT_BACKEND
+        kind=sse; bname=origin
+        if [ "$want" = sim ] && [ $SIM_OK = 1 ]; then kind=sim; bname=sim; fi
+        [ "$label" = throughput ] && SSE_TP_DESC=$bname || SSE_LAT_DESC=$bname
         log "phase: SSE, 100 chunks per response, itl ${itl} ms, $c connections ($label)"
         start_backend $kind "$itl" || die "the SSE backend ($kind) did not start"
         log "  backend: $BACKEND_DESC on 127.0.0.1:$BACKEND_PORT"
@@ -416,6 +427,7 @@ ELAPSED=$(( $(date +%s) - START ))
 
 # --- report --------------------------------------------------------------------------------------
 mkdir -p "$OUT"
+backend_name() { case $1 in sim) echo smg-sim ;; origin) echo bench/tools/sse_origin ;; *) echo none ;; esac; }
 META=$(node -e 'process.stdout.write(JSON.stringify(Object.fromEntries(process.argv.slice(1).map(a=>[a.slice(0,a.indexOf("=")),a.slice(a.indexOf("=")+1)]))))' \
     "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)" "kernel=$(uname -sr)" \
     "cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')" "cores=$NCPU" \
@@ -427,7 +439,7 @@ META=$(node -e 'process.stdout.write(JSON.stringify(Object.fromEntries(process.a
     "duration_s=$DUR" "sse_duration_s=$SSE_DUR" "idle_conns=$IDLE_N" "sse_conns=$SSE_CONNS" \
     "sse_itl_ms=$SSE_ITL" "sse_itl_conns=$SSE_ITL_CONNS" "proxy_cpu=$PROXY_CPU" "load_cpu=$LOAD_CPU" \
     "smg_args=$SMG_ARGS" "elapsed_s=$ELAPSED" \
-    "sse_backend=$([ $SIM_OK = 1 ] && echo smg-sim || echo bench/tools/sse_origin)")
+    "sse_backend=$(backend_name "$SSE_TP_DESC") at itl 0, $(backend_name "$SSE_LAT_DESC") at itl $SSE_ITL ms")
 node bench/proxy/report.mjs "$RES" "$META" "$OUT"
 node bench/plot.mjs "$OUT/proxy.json" "$OUT/proxy.svg"
 log "proxy benchmark done in ${ELAPSED}s: $OUT/proxy.json, $OUT/proxy.md, $OUT/proxy.svg"

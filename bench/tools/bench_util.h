@@ -1,5 +1,6 @@
-/* Shared helpers of the benchmark load tools (the .c files of bench/tools). Header-only, static functions:
- * each tool is one translation unit built with `cc -O2` by bench/Makefile. Not part of src/. */
+/* Shared helpers of the benchmark load tools (the .c files of bench/tools). Header-only, static
+ * functions: each tool is one translation unit built with `cc -O2` by bench/Makefile. Not part of
+ * src/. */
 #ifndef SMG_BENCH_UTIL_H
 #define SMG_BENCH_UTIL_H
 
@@ -61,8 +62,7 @@ static inline int bench_parse_double(const char *flag, const char *s, double min
 /* Raises RLIMIT_NOFILE's soft limit to the hard limit; returns the soft limit now in force. */
 static inline uint64_t bench_raise_nofile(void) {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-        return 0;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0;
     rl.rlim_cur = rl.rlim_max;
     (void)setrlimit(RLIMIT_NOFILE, &rl);
     getrlimit(RLIMIT_NOFILE, &rl);
@@ -110,19 +110,16 @@ typedef struct {
 } bench_hist_t;
 
 static inline size_t bench_hist_index(uint64_t v) {
-    if (v < 1024)
-        return (size_t)v;
+    if (v < 1024) return (size_t)v;
     int e = 63 - __builtin_clzll(v); /* e >= 10 */
-    if (e >= 10 + BENCH_HIST_EXP)
-        return 1024 + BENCH_HIST_EXP * BENCH_HIST_SUB - 1;
+    if (e >= 10 + BENCH_HIST_EXP) return 1024 + BENCH_HIST_EXP * BENCH_HIST_SUB - 1;
     uint64_t sub = (v >> (e - 7)) & (BENCH_HIST_SUB - 1);
     return 1024 + (size_t)(e - 10) * BENCH_HIST_SUB + (size_t)sub;
 }
 
 /* Lower bound of the values that land in bucket i. */
 static inline uint64_t bench_hist_value(size_t i) {
-    if (i < 1024)
-        return i;
+    if (i < 1024) return i;
     size_t e = (i - 1024) / BENCH_HIST_SUB + 10;
     uint64_t sub = (i - 1024) % BENCH_HIST_SUB;
     return (1ull << e) | (sub << (e - 7));
@@ -132,20 +129,17 @@ static inline void bench_hist_add(bench_hist_t *h, uint64_t v) {
     h->b[bench_hist_index(v)]++;
     h->count++;
     h->sum += (double)v;
-    if (v > h->max)
-        h->max = v;
+    if (v > h->max) h->max = v;
 }
 
 /* Value at quantile q in [0, 1]; 0 for an empty histogram. */
 static inline uint64_t bench_hist_quantile(const bench_hist_t *h, double q) {
-    if (h->count == 0)
-        return 0;
+    if (h->count == 0) return 0;
     uint64_t rank = (uint64_t)(q * (double)(h->count - 1)) + 1, seen = 0;
     size_t n = sizeof h->b / sizeof h->b[0];
     for (size_t i = 0; i < n; i++) {
         seen += h->b[i];
-        if (seen >= rank)
-            return bench_hist_value(i);
+        if (seen >= rank) return bench_hist_value(i);
     }
     return h->max;
 }

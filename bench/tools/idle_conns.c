@@ -32,7 +32,9 @@ typedef struct {
 } conn_t;
 
 static volatile sig_atomic_t g_stop;
-static void on_signal(int sig) { g_stop = sig; }
+static void on_signal(int sig) {
+    g_stop = sig;
+}
 
 static struct {
     struct sockaddr_in addr;
@@ -55,8 +57,7 @@ static int on_message_complete(http_parser *p) {
 
 static void conn_fail(conn_t *c) {
     bool was_idle = c->st == ST_IDLE;
-    if (c->fd >= 0)
-        close(c->fd);
+    if (c->fd >= 0) close(c->fd);
     c->fd = -1;
     if (was_idle) {
         g.open--;
@@ -91,8 +92,7 @@ static void conn_start(conn_t *c) {
     http_parser_init(&c->parser, HTTP_RESPONSE);
     c->parser.data = c;
     struct epoll_event ev = {.events = EPOLLOUT, .data.ptr = c};
-    if (epoll_ctl(g.ep, EPOLL_CTL_ADD, c->fd, &ev) != 0)
-        conn_fail(c);
+    if (epoll_ctl(g.ep, EPOLL_CTL_ADD, c->fd, &ev) != 0) conn_fail(c);
 }
 
 static void conn_writable(conn_t *c) {
@@ -112,8 +112,7 @@ static void conn_writable(conn_t *c) {
     while (c->sent < g.req_len) {
         ssize_t n = send(c->fd, g.req + c->sent, g.req_len - c->sent, MSG_NOSIGNAL);
         if (n < 0) {
-            if (errno != EAGAIN && errno != EINTR)
-                conn_fail(c);
+            if (errno != EAGAIN && errno != EINTR) conn_fail(c);
             return;
         }
         c->sent += (size_t)n;
@@ -134,8 +133,7 @@ static void conn_readable(conn_t *c, uint32_t events) {
     for (;;) {
         ssize_t n = recv(c->fd, buf, sizeof buf, 0);
         if (n < 0) {
-            if (errno != EAGAIN && errno != EINTR)
-                conn_fail(c);
+            if (errno != EAGAIN && errno != EINTR) conn_fail(c);
             return;
         }
         size_t got = http_parser_execute(&c->parser, &g.settings, buf, (size_t)n);
@@ -185,12 +183,10 @@ int main(int argc, char **argv) {
             rc = bench_parse_double(f, v, 0, 86400, &hold);
         else
             return usage();
-        if (rc != 0)
-            return 2;
+        if (rc != 0) return 2;
         i++;
     }
-    if (port == 0 || (body_path == NULL) == !no_request)
-        return usage();
+    if (port == 0 || (body_path == NULL) == !no_request) return usage();
     if (strlen(path) > 1024 || strlen(host) > 255 || path[0] != '/') {
         fprintf(stderr, "--path must start with '/' (max 1024 bytes), --host max 255 bytes\n");
         return 2;
@@ -204,18 +200,15 @@ int main(int argc, char **argv) {
     if (body_path) {
         size_t blen = 0;
         char *body = bench_read_file(body_path, 1 << 20, &blen);
-        if (body == NULL)
-            return 1;
+        if (body == NULL) return 1;
         size_t cap = blen + 2048;
         g.req = malloc(cap);
-        if (g.req == NULL)
-            return 1;
+        if (g.req == NULL) return 1;
         int hl = snprintf(g.req, cap,
                           "POST %s HTTP/1.1\r\nHost: %s:%u\r\nContent-Type: application/json\r\n"
                           "Content-Length: %zu\r\n\r\n",
                           path, host, (unsigned)port, blen);
-        if (hl < 0 || (size_t)hl + blen > cap)
-            return 1;
+        if (hl < 0 || (size_t)hl + blen > cap) return 1;
         memcpy(g.req + hl, body, blen);
         g.req_len = (size_t)hl + blen;
         free(body);
@@ -231,8 +224,7 @@ int main(int argc, char **argv) {
                 (unsigned long long)limit, (unsigned long long)nconns);
     g.ep = epoll_create1(EPOLL_CLOEXEC);
     conn_t *cs = calloc(nconns, sizeof *cs);
-    if (g.ep < 0 || cs == NULL)
-        return 1;
+    if (g.ep < 0 || cs == NULL) return 1;
     for (uint64_t i = 0; i < nconns; i++)
         cs[i].fd = -1;
 
@@ -251,18 +243,15 @@ int main(int argc, char **argv) {
         int timeout = 1000;
         if (deadline) {
             uint64_t now = bench_now_ns();
-            if (now >= deadline)
-                break;
+            if (now >= deadline) break;
             uint64_t ms = (deadline - now) / 1000000 + 1;
             timeout = ms < 1000 ? (int)ms : 1000;
         }
         int n = epoll_wait(g.ep, evs, 512, timeout);
-        if (n < 0 && errno != EINTR)
-            return 1;
+        if (n < 0 && errno != EINTR) return 1;
         for (int i = 0; i < n; i++) {
             conn_t *c = evs[i].data.ptr;
-            if (c->fd < 0)
-                continue;
+            if (c->fd < 0) continue;
             uint32_t e = evs[i].events;
             if (c->st == ST_CONNECTING || c->st == ST_SENDING) {
                 if (e & (EPOLLERR | EPOLLHUP))
@@ -278,8 +267,7 @@ int main(int argc, char **argv) {
            (unsigned long long)g.closed_by_peer, (unsigned long long)g.failed);
     fflush(stdout);
     for (uint64_t i = 0; i < nconns; i++)
-        if (cs[i].fd >= 0)
-            close(cs[i].fd);
+        if (cs[i].fd >= 0) close(cs[i].fd);
     free(cs);
     free(g.req);
     close(g.ep);

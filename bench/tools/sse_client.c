@@ -69,41 +69,37 @@ static struct {
     side_t side[2];
 } g;
 
-static bool in_window(uint64_t t) { return t >= g.win_start && t < g.win_end; }
+static bool in_window(uint64_t t) {
+    return t >= g.win_start && t < g.win_end;
+}
 
 static void on_line(conn_t *c, const char *s, size_t n) {
-    if (n < 5 || memcmp(s, "data:", 5) != 0)
-        return;
+    if (n < 5 || memcmp(s, "data:", 5) != 0) return;
     s += 5;
     n -= 5;
     if (n > 0 && *s == ' ') {
         s++;
         n--;
     }
-    if (n == 6 && memcmp(s, "[DONE]", 6) == 0)
-        return;
+    if (n == 6 && memcmp(s, "[DONE]", 6) == 0) return;
     uint64_t t = bench_now_ns();
     uint64_t k = c->chunk_idx++;
-    if (!in_window(t))
-        return;
+    if (!in_window(t)) return;
     c->side->chunks++;
     uint64_t due = c->t_send + k * g.itl_ns;
     uint64_t d_us = t > due ? (t - due) / 1000 : 0;
     bench_hist_add(&c->side->delay, d_us);
-    if (k == 0)
-        bench_hist_add(&c->side->first, d_us);
+    if (k == 0) bench_hist_add(&c->side->first, d_us);
 }
 
 static int on_body(http_parser *p, const char *at, size_t len) {
     conn_t *c = p->data;
-    if (in_window(bench_now_ns()))
-        c->side->bytes += len;
+    if (in_window(bench_now_ns())) c->side->bytes += len;
     for (size_t i = 0; i < len; i++) {
         char ch = at[i];
         if (ch == '\n') {
             size_t n = c->line_len;
-            if (n > 0 && c->line[n - 1] == '\r')
-                n--;
+            if (n > 0 && c->line[n - 1] == '\r') n--;
             if (c->line_overflow)
                 c->bad = true;
             else
@@ -133,8 +129,7 @@ static int on_message_complete(http_parser *p) {
         c->side->status_errors++;
     else if (c->bad || c->chunk_idx == 0 || (g.expect_chunks && c->chunk_idx != g.expect_chunks))
         c->side->bad_responses++;
-    if (in_window(bench_now_ns()))
-        c->side->responses++;
+    if (in_window(bench_now_ns())) c->side->responses++;
     return 0;
 }
 
@@ -154,11 +149,11 @@ static void conn_begin_request(conn_t *c) {
 
 static int conn_open(conn_t *c) {
     c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (c->fd < 0)
-        return -1;
+    if (c->fd < 0) return -1;
     int one = 1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (connect(c->fd, (struct sockaddr *)&c->side->addr, sizeof c->side->addr) != 0 && errno != EINPROGRESS) {
+    if (connect(c->fd, (struct sockaddr *)&c->side->addr, sizeof c->side->addr) != 0 &&
+        errno != EINPROGRESS) {
         close(c->fd);
         c->fd = -1;
         return -1;
@@ -177,19 +172,16 @@ static void conn_close(conn_t *c) {
 
 /* Error or peer close: count it (unless the response had ended), reconnect. */
 static void conn_reset(conn_t *c, bool error) {
-    if (error)
-        c->side->errors++;
+    if (error) c->side->errors++;
     conn_close(c);
-    if (conn_open(c) != 0)
-        c->side->errors++;
+    if (conn_open(c) != 0) c->side->errors++;
 }
 
 static void conn_write(conn_t *c) {
     while (c->sent < c->side->req_len) {
         ssize_t n = send(c->fd, c->side->req + c->sent, c->side->req_len - c->sent, MSG_NOSIGNAL);
         if (n < 0) {
-            if (errno == EAGAIN || errno == EINTR)
-                return;
+            if (errno == EAGAIN || errno == EINTR) return;
             conn_reset(c, true);
             return;
         }
@@ -205,8 +197,7 @@ static void conn_read(conn_t *c) {
     for (;;) {
         ssize_t n = recv(c->fd, buf, sizeof buf, 0);
         if (n < 0) {
-            if (errno == EAGAIN || errno == EINTR)
-                return;
+            if (errno == EAGAIN || errno == EINTR) return;
             conn_reset(c, true);
             return;
         }
@@ -252,14 +243,12 @@ static int side_init(side_t *sd, const char *host, uint64_t port, const char *pa
     }
     size_t cap = body_len + 2048;
     sd->req = malloc(cap);
-    if (sd->req == NULL)
-        return -1;
+    if (sd->req == NULL) return -1;
     int hl = snprintf(sd->req, cap,
                       "POST %s HTTP/1.1\r\nHost: %s:%u\r\nContent-Type: application/json\r\n"
                       "Accept: text/event-stream\r\nContent-Length: %zu\r\n\r\n",
                       path, host, (unsigned)port, body_len);
-    if (hl < 0 || (size_t)hl + body_len > cap)
-        return -1;
+    if (hl < 0 || (size_t)hl + body_len > cap) return -1;
     memcpy(sd->req + hl, body, body_len);
     sd->req_len = (size_t)hl + body_len;
     return 0;
@@ -271,9 +260,9 @@ static void side_print(const side_t *sd, uint64_t conns, double secs) {
            "\"delay_us\":{\"p50\":%llu,\"p90\":%llu,\"p99\":%llu,\"mean\":%.1f,\"max\":%llu},"
            "\"first_chunk_us\":{\"p50\":%llu,\"p99\":%llu}",
            (unsigned long long)conns, (unsigned long long)sd->responses,
-           (unsigned long long)sd->chunks, (double)sd->chunks / secs,
-           (unsigned long long)sd->bytes, (unsigned long long)sd->errors,
-           (unsigned long long)sd->status_errors, (unsigned long long)sd->bad_responses,
+           (unsigned long long)sd->chunks, (double)sd->chunks / secs, (unsigned long long)sd->bytes,
+           (unsigned long long)sd->errors, (unsigned long long)sd->status_errors,
+           (unsigned long long)sd->bad_responses,
            (unsigned long long)bench_hist_quantile(&sd->delay, 0.50),
            (unsigned long long)bench_hist_quantile(&sd->delay, 0.90),
            (unsigned long long)bench_hist_quantile(&sd->delay, 0.99),
@@ -314,12 +303,10 @@ int main(int argc, char **argv) {
             rc = bench_parse_double(f, v, 0, 60000, &itl_ms);
         else
             return usage();
-        if (rc != 0)
-            return 2;
+        if (rc != 0) return 2;
         i++;
     }
-    if (port == 0 || body_path == NULL)
-        return usage();
+    if (port == 0 || body_path == NULL) return usage();
     if (strlen(path) > 1024 || strlen(host) > 255 || path[0] != '/') {
         fprintf(stderr, "--path must start with '/' (max 1024 bytes), --host max 255 bytes\n");
         return 2;
@@ -334,8 +321,7 @@ int main(int argc, char **argv) {
     }
     size_t body_len = 0;
     char *body = bench_read_file(body_path, 1 << 20, &body_len);
-    if (body == NULL)
-        return 1;
+    if (body == NULL) return 1;
     if (side_init(&g.side[0], host, port, path, body, body_len) != 0 ||
         (ref_port && side_init(&g.side[1], host, ref_port, path, body, body_len) != 0))
         return 2;
@@ -348,12 +334,10 @@ int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     bench_raise_nofile();
     g.ep = epoll_create1(EPOLL_CLOEXEC);
-    if (g.ep < 0)
-        return 1;
+    if (g.ep < 0) return 1;
     uint64_t total = conns + ref_conns;
     conn_t *cs = calloc(total, sizeof *cs);
-    if (cs == NULL)
-        return 1;
+    if (cs == NULL) return 1;
     uint64_t t0 = bench_now_ns();
     g.win_start = t0 + (uint64_t)(warmup * 1e9);
     g.win_end = g.win_start + (uint64_t)(duration * 1e9);
@@ -372,20 +356,15 @@ int main(int argc, char **argv) {
     struct epoll_event evs[256];
     for (;;) {
         uint64_t now = bench_now_ns();
-        if (now >= g.win_end)
-            break;
+        if (now >= g.win_end) break;
         int timeout = (int)((g.win_end - now) / 1000000) + 1;
         int n = epoll_wait(g.ep, evs, 256, timeout);
-        if (n < 0 && errno != EINTR)
-            return 1;
+        if (n < 0 && errno != EINTR) return 1;
         for (int i = 0; i < n; i++) {
             conn_t *c = evs[i].data.ptr;
-            if (c->fd < 0)
-                continue;
-            if (c->sending && (evs[i].events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
-                conn_write(c);
-            if (c->fd >= 0 && (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
-                conn_read(c);
+            if (c->fd < 0) continue;
+            if (c->sending && (evs[i].events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) conn_write(c);
+            if (c->fd >= 0 && (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))) conn_read(c);
         }
         if (g.side[0].errors + g.side[1].errors > 100000) {
             fprintf(stderr, "sse_client: too many errors, giving up\n");

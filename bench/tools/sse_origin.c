@@ -1,5 +1,6 @@
-/* sse_origin: a minimal OpenAI-shaped backend for the proxy benchmark, used for the SSE case when
- * build/smg-sim is not available (the harness prefers smg-sim).
+/* sse_origin: a minimal OpenAI-shaped backend for the proxy benchmark. bench/run.sh uses it for the
+ * SSE latency run, because its chunk schedule is exact (absolute timerfd deadlines, nanoseconds),
+ * and for the SSE throughput run when build/smg-sim is not available.
  *
  *   sse_origin [--host 127.0.0.1] [--port 0] [--model bench] [--chunks 100] [--itl-ms 0]
  *              [--ttft-ms 0] [--response FILE]
@@ -11,8 +12,8 @@
  * fixed schedule from the request's arrival), then `data: [DONE]`; any other POST -> 200 with the
  * --response file (default a small chat.completion). Keep-alive and pipelining are honoured; one
  * thread, epoll, a timerfd for the schedule.
- * Limits: request line+headers are bounded by http-parser (80 KiB), bodies above 1 MiB get 413 and a
- * close, output is generated only while less than 256 KiB is waiting for a slow client. */
+ * Limits: request line+headers are bounded by http-parser (80 KiB), bodies above 1 MiB get 413 and
+ * a close, output is generated only while less than 256 KiB is waiting for a slow client. */
 #include <arpa/inet.h>
 #include <http_parser.h>
 #include <netinet/in.h>
@@ -31,10 +32,10 @@ typedef struct conn_s conn_t;
 struct conn_s {
     int fd;
     http_parser parser;
-    bool closing;     /* close once the output is flushed */
-    bool busy;        /* a streamed response is being produced; parsing is paused */
-    bool keep_alive;  /* of the request being answered */
-    bool body_over;   /* body exceeded BODY_CAP */
+    bool closing;    /* close once the output is flushed */
+    bool busy;       /* a streamed response is being produced; parsing is paused */
+    bool keep_alive; /* of the request being answered */
+    bool body_over;  /* body exceeded BODY_CAP */
     uint64_t chunks_left;
     uint64_t chunk_no;
     uint64_t next_due;
@@ -69,8 +70,7 @@ static int out_append(conn_t *c, const void *p, size_t n) {
         while (cap < c->out_len + n)
             cap *= 2;
         char *o = realloc(c->out, cap);
-        if (o == NULL)
-            return -1;
+        if (o == NULL) return -1;
         c->out = o;
         c->out_cap = cap;
     }
@@ -81,10 +81,8 @@ static int out_append(conn_t *c, const void *p, size_t n) {
 
 static void conn_events(conn_t *c) {
     uint32_t ev = 0;
-    if (!c->busy && !c->closing)
-        ev |= EPOLLIN;
-    if (c->out_len > c->out_off)
-        ev |= EPOLLOUT;
+    if (!c->busy && !c->closing) ev |= EPOLLIN;
+    if (c->out_len > c->out_off) ev |= EPOLLOUT;
     struct epoll_event e = {.events = ev, .data.ptr = c};
     epoll_ctl(g.ep, EPOLL_CTL_MOD, c->fd, &e);
 }
@@ -94,14 +92,12 @@ static void busy_unlink(conn_t *c) {
         c->prev->next = c->next;
     else if (g.busy_head == c)
         g.busy_head = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    if (c->next) c->next->prev = c->prev;
     c->prev = c->next = NULL;
 }
 
 static void conn_free(conn_t *c) {
-    if (c->busy)
-        busy_unlink(c);
+    if (c->busy) busy_unlink(c);
     close(c->fd);
     free(c->out);
     free(c->body);
@@ -113,8 +109,7 @@ static int conn_flush(conn_t *c) {
     while (c->out_off < c->out_len) {
         ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
         if (n < 0) {
-            if (errno == EAGAIN || errno == EINTR)
-                break;
+            if (errno == EAGAIN || errno == EINTR) break;
             conn_free(c);
             return -1;
         }
@@ -136,17 +131,14 @@ static void respond_simple(conn_t *c, int status, const char *reason, const char
     int n = snprintf(head, sizeof head,
                      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s\r\n", status,
                      reason, type, len, c->keep_alive ? "" : "Connection: close\r\n");
-    if (out_append(c, head, (size_t)n) != 0 || out_append(c, body, len) != 0)
-        c->closing = true;
-    if (!c->keep_alive)
-        c->closing = true;
+    if (out_append(c, head, (size_t)n) != 0 || out_append(c, body, len) != 0) c->closing = true;
+    if (!c->keep_alive) c->closing = true;
 }
 
 static bool body_wants_stream(const conn_t *c) {
     static const char *pats[] = {"\"stream\":true", "\"stream\": true"};
     for (size_t i = 0; i < 2; i++)
-        if (c->body && memmem(c->body, c->body_len, pats[i], strlen(pats[i])))
-            return true;
+        if (c->body && memmem(c->body, c->body_len, pats[i], strlen(pats[i]))) return true;
     return false;
 }
 
@@ -155,16 +147,13 @@ static int stream_pump(conn_t *c, uint64_t now) {
     while (c->busy && c->out_len - c->out_off < OUT_SOFT_CAP) {
         if (c->chunks_left == 0) {
             static const char done[] = "e\r\ndata: [DONE]\n\n\r\n0\r\n\r\n";
-            if (out_append(c, done, sizeof done - 1) != 0)
-                c->closing = true;
+            if (out_append(c, done, sizeof done - 1) != 0) c->closing = true;
             c->busy = false;
             busy_unlink(c);
-            if (!c->keep_alive)
-                c->closing = true;
+            if (!c->keep_alive) c->closing = true;
             break;
         }
-        if (c->next_due > now)
-            break;
+        if (c->next_due > now) break;
         char ev[512];
         int n = snprintf(ev, sizeof ev,
                          "data: {\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion.chunk\","
@@ -189,8 +178,7 @@ static int stream_pump(conn_t *c, uint64_t now) {
 
 static int on_url(http_parser *p, const char *at, size_t len) {
     conn_t *c = p->data;
-    if (c->url_len + len > URL_CAP - 1)
-        return 1;
+    if (c->url_len + len > URL_CAP - 1) return 1;
     memcpy(c->url + c->url_len, at, len);
     c->url_len += len;
     return 0;
@@ -203,8 +191,7 @@ static int on_body(http_parser *p, const char *at, size_t len) {
         return 0;
     }
     char *b = realloc(c->body, c->body_len + len);
-    if (b == NULL)
-        return 1;
+    if (b == NULL) return 1;
     c->body = b;
     memcpy(c->body + c->body_len, at, len);
     c->body_len += len;
@@ -221,8 +208,7 @@ static int on_message_begin(http_parser *p) {
 
 static bool url_is(const conn_t *c, const char *path) {
     size_t n = strlen(path);
-    return c->url_len >= n && memcmp(c->url, path, n) == 0 &&
-           (c->url_len == n || c->url[n] == '?');
+    return c->url_len >= n && memcmp(c->url, path, n) == 0 && (c->url_len == n || c->url[n] == '?');
 }
 
 static int on_message_complete(http_parser *p) {
@@ -235,24 +221,22 @@ static int on_message_complete(http_parser *p) {
     } else if (p->method == HTTP_GET) {
         if (url_is(c, "/v1/models"))
             respond_simple(c, 200, "OK", "application/json", g.models, g.models_len);
-        else if (url_is(c, "/health") || url_is(c, "/health_generate") ||
-                 url_is(c, "/readiness") || url_is(c, "/liveness"))
+        else if (url_is(c, "/health") || url_is(c, "/health_generate") || url_is(c, "/readiness") ||
+                 url_is(c, "/liveness"))
             respond_simple(c, 200, "OK", "application/json", "{}", 2);
         else
             respond_simple(c, 404, "Not Found", "application/json", "{}", 2);
     } else if (p->method == HTTP_POST && body_wants_stream(c)) {
         static const char h[] = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
                                 "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n";
-        if (out_append(c, h, sizeof h - 1) != 0)
-            c->closing = true;
+        if (out_append(c, h, sizeof h - 1) != 0) c->closing = true;
         c->busy = true;
         c->chunks_left = g.chunks;
         c->chunk_no = 0;
         c->next_due = bench_now_ns() + g.ttft_ns;
         c->next = g.busy_head;
         c->prev = NULL;
-        if (g.busy_head)
-            g.busy_head->prev = c;
+        if (g.busy_head) g.busy_head->prev = c;
         g.busy_head = c;
         http_parser_pause(p, 1); /* the rest of the input waits for the end of the stream */
     } else if (p->method == HTTP_POST) {
@@ -281,20 +265,17 @@ again:
         c->in_len -= n;
     }
     if (c->busy) {
-        if (stream_pump(c, bench_now_ns()) != 0)
-            return -1;
+        if (stream_pump(c, bench_now_ns()) != 0) return -1;
         if (!c->busy && c->in_len > 0 && !c->closing)
             goto again; /* the stream ended at once (itl 0): answer what was pipelined */
     }
-    if (conn_flush(c) != 0)
-        return -1;
+    if (conn_flush(c) != 0) return -1;
     conn_events(c);
     return 0;
 }
 
 static void conn_readable(conn_t *c) {
-    if (c->busy || c->closing)
-        return;
+    if (c->busy || c->closing) return;
     ssize_t n = recv(c->fd, c->in + c->in_len, IN_CAP - c->in_len, 0);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
         conn_free(c);
@@ -309,8 +290,7 @@ static void conn_readable(conn_t *c) {
 static void accept_all(void) {
     for (;;) {
         int fd = accept4(g.lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0)
-            return;
+        if (fd < 0) return;
         conn_t *c = calloc(1, sizeof *c);
         if (c == NULL) {
             close(fd);
@@ -322,8 +302,7 @@ static void accept_all(void) {
         http_parser_init(&c->parser, HTTP_REQUEST);
         c->parser.data = c;
         struct epoll_event e = {.events = EPOLLIN, .data.ptr = c};
-        if (epoll_ctl(g.ep, EPOLL_CTL_ADD, fd, &e) != 0)
-            conn_free(c);
+        if (epoll_ctl(g.ep, EPOLL_CTL_ADD, fd, &e) != 0) conn_free(c);
     }
 }
 
@@ -388,16 +367,14 @@ int main(int argc, char **argv) {
                             "[--itl-ms MS] [--ttft-ms MS] [--response FILE]\n");
             return 2;
         }
-        if (rc != 0)
-            return 2;
+        if (rc != 0) return 2;
         i++;
     }
     g.itl_ns = (uint64_t)(itl_ms * 1e6);
     g.ttft_ns = (uint64_t)(ttft_ms * 1e6);
     if (resp_path) {
         g.response = bench_read_file(resp_path, 1 << 20, &g.response_len);
-        if (g.response == NULL)
-            return 1;
+        if (g.response == NULL) return 1;
     } else {
         static char def[512];
         int n = snprintf(def, sizeof def,
@@ -433,14 +410,12 @@ int main(int argc, char **argv) {
     socklen_t alen = sizeof a;
     if (g.lfd < 0 || bind(g.lfd, (struct sockaddr *)&a, sizeof a) != 0 ||
         listen(g.lfd, 4096) != 0 || getsockname(g.lfd, (struct sockaddr *)&a, &alen) != 0) {
-        fprintf(stderr, "sse_origin: listen on %s:%u: %s\n", host, (unsigned)port,
-                strerror(errno));
+        fprintf(stderr, "sse_origin: listen on %s:%u: %s\n", host, (unsigned)port, strerror(errno));
         return 1;
     }
     g.ep = epoll_create1(EPOLL_CLOEXEC);
     g.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    if (g.ep < 0 || g.tfd < 0)
-        return 1;
+    if (g.ep < 0 || g.tfd < 0) return 1;
     struct epoll_event le = {.events = EPOLLIN, .data.ptr = &g.lfd};
     struct epoll_event te = {.events = EPOLLIN, .data.ptr = &g.tfd};
     epoll_ctl(g.ep, EPOLL_CTL_ADD, g.lfd, &le);
@@ -451,8 +426,7 @@ int main(int argc, char **argv) {
     struct epoll_event evs[256];
     for (;;) {
         int n = epoll_wait(g.ep, evs, 256, -1);
-        if (n < 0 && errno != EINTR)
-            return 1;
+        if (n < 0 && errno != EINTR) return 1;
         bool timers = false;
         for (int i = 0; i < n; i++) {
             void *p = evs[i].data.ptr;
@@ -472,22 +446,18 @@ int main(int argc, char **argv) {
                 }
                 if (e & EPOLLOUT) {
                     bool was_busy = c->busy;
-                    if ((c->busy ? stream_pump(c, bench_now_ns()) : conn_flush(c)) != 0)
-                        continue;
+                    if ((c->busy ? stream_pump(c, bench_now_ns()) : conn_flush(c)) != 0) continue;
                     if (was_busy && !c->busy) {
-                        if (conn_feed(c) != 0)
-                            continue;
+                        if (conn_feed(c) != 0) continue;
                     } else {
                         conn_events(c);
                     }
                     timers = true;
                 }
-                if (e & EPOLLIN)
-                    conn_readable(c);
+                if (e & EPOLLIN) conn_readable(c);
                 timers = true;
             }
         }
-        if (timers)
-            run_timers();
+        if (timers) run_timers();
     }
 }
