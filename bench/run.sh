@@ -14,13 +14,16 @@
 #      run at the same time (bench/tools/sse_client)
 # Results: table on stdout, bench/results/proxy.{json,md,svg}.
 #
-# Environment: BENCH_DURATION (s per wrk run, 10), BENCH_SSE_DURATION (5), BENCH_IDLE_CONNS (10000),
-# BENCH_TARGETS ("direct smg nginx haproxy"), BENCH_PHASES ("nginx sim sse"), BENCH_SSE_CONNS (16),
-# BENCH_SSE_ITL_MS (5), BENCH_SSE_ITL_CONNS (1), BENCH_SSE_BACKEND (sim: smg-sim when it runs, or
-# origin: bench/tools/sse_origin) for the itl-0 run, BENCH_SSE_LATENCY_BACKEND (origin) for the other, BENCH_PROXY_CPU (0), BENCH_LOAD_CPU (1),
-# SMG_BIN (build/smg), SIM_BIN (build/smg-sim), SMG_ARGS (extra smg flags, "--log-level warn"),
-# BENCH_OUT (bench/results), BENCH_SKIP_TOKEN=1 to skip the tokenizer benchmarks, BENCH_NO_BUILD=1
-# not to run `make all` first.
+# Environment (defaults in parentheses; bench/README.md has the table):
+#   BENCH_DURATION (10 s per wrk run), BENCH_SSE_DURATION (5), BENCH_IDLE_CONNS (10000),
+#   BENCH_TARGETS ("direct smg nginx haproxy"), BENCH_PHASES ("nginx sim sse"),
+#   BENCH_SSE_CONNS (16), BENCH_SSE_ITL_MS (5), BENCH_SSE_ITL_CONNS (1),
+#   BENCH_SSE_BACKEND (sim) and BENCH_SSE_LATENCY_BACKEND (origin): sim = smg-sim when it runs,
+#     origin = bench/tools/sse_origin,
+#   BENCH_PROXY_CPU (0), BENCH_LOAD_CPU (1), SMG_BIN (build/smg), SIM_BIN (build/smg-sim),
+#   SMG_ARGS ("--log-level warn"), SMG_COMMIT (smg's commit as the results name it; git HEAD),
+#   BENCH_OUT (bench/results), BENCH_SKIP_TOKEN=1 (no tokenizer benchmarks),
+#   BENCH_NO_BUILD=1 (no `make all` first).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -434,7 +437,7 @@ META=$(node -e 'process.stdout.write(JSON.stringify(Object.fromEntries(process.a
     "nginx=$(nginx -v 2>&1 | sed 's/.*version: //')" "haproxy=$(haproxy -v 2>&1 | head -n1 | awk '{print $3}')" \
     "wrk=$(wrk -v 2>&1 | head -n1 | awk '{print $2}')" \
     "smg=$( ([ -x "$SMG_BIN" ] && "$SMG_BIN" --version 2>/dev/null | head -n1) || echo n/a)" \
-    "smg_commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+    "smg_commit=${SMG_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}" \
     "command=BENCH_DURATION=$DUR BENCH_SSE_DURATION=$SSE_DUR BENCH_IDLE_CONNS=$IDLE_N make bench" \
     "duration_s=$DUR" "sse_duration_s=$SSE_DUR" "idle_conns=$IDLE_N" "sse_conns=$SSE_CONNS" \
     "sse_itl_ms=$SSE_ITL" "sse_itl_conns=$SSE_ITL_CONNS" "proxy_cpu=$PROXY_CPU" "load_cpu=$LOAD_CPU" \

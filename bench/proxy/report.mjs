@@ -199,11 +199,11 @@ if (notes.length) console.log('\nNotes:\n' + notes.map((n) => '  - ' + n).join('
 const md = [
     `# Proxy benchmark results`,
     '',
-    `Run ${meta.date} by \`${meta.command}\` (smg ${meta.smg}, commit ${meta.smg_commit}; nginx ${meta.nginx}, `
+    `Run ${meta.date} by \`${meta.command}\` (${meta.smg}, commit ${meta.smg_commit}; nginx ${meta.nginx}, `
         + `HAProxy ${meta.haproxy}, wrk ${meta.wrk}), ${meta.cores} cores (${meta.cpu}), kernel ${meta.kernel}. `
         + `Proxy pinned to core ${meta.proxy_cpu}; wrk and the backend pinned to core ${meta.load_cpu}. `
         + `Backend for the request rows: nginx returning a fixed 1 KB chat completion; SSE rows: ${meta.sse_backend}, `
-        + `100 chunks per response (${meta.sse_conns} connections at itl 0; ${meta.sse_itl_conns} connections at itl ${meta.sse_itl_ms} ms). `
+        + `100 chunks per response (${meta.sse_conns} connections at itl 0; at itl ${meta.sse_itl_ms} ms ${meta.sse_itl_conns} stream(s) through the proxy and as many straight to the backend at the same time). `
         + `"added" = through the proxy minus direct. Method: docs/performance.md.`,
     '',
     mdTable(header, rows),
