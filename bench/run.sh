@@ -16,6 +16,7 @@
 #
 # Environment (defaults in parentheses; bench/README.md has the table):
 #   BENCH_DURATION (10 s per wrk run), BENCH_SSE_DURATION (5), BENCH_IDLE_CONNS (10000),
+#   BENCH_REPEAT (1: runs of each measurement; the report takes medians),
 #   BENCH_TARGETS ("direct smg nginx haproxy"), BENCH_PHASES ("nginx sim sse"),
 #   BENCH_SSE_CONNS (16), BENCH_SSE_ITL_MS (5), BENCH_SSE_ITL_CONNS (1),
 #   BENCH_SSE_BACKEND (sim) and BENCH_SSE_LATENCY_BACKEND (origin): sim = smg-sim when it runs,
@@ -36,6 +37,7 @@ PHASES=${BENCH_PHASES:-nginx sim sse}
 SSE_CONNS=${BENCH_SSE_CONNS:-16}
 SSE_ITL=${BENCH_SSE_ITL_MS:-5}
 SSE_ITL_CONNS=${BENCH_SSE_ITL_CONNS:-1}
+REPEAT=${BENCH_REPEAT:-1}
 SSE_BACKEND=${BENCH_SSE_BACKEND:-sim}
 SSE_LAT_BACKEND=${BENCH_SSE_LATENCY_BACKEND:-origin}
 SSE_TP_DESC=none; SSE_LAT_DESC=none
@@ -51,13 +53,13 @@ P=bench/proxy
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 die() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }
 
-for v in DUR SSE_DUR IDLE_N SSE_CONNS SSE_ITL_CONNS PROXY_CPU LOAD_CPU; do
+for v in DUR SSE_DUR IDLE_N SSE_CONNS SSE_ITL_CONNS REPEAT PROXY_CPU LOAD_CPU; do
     [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer, got '${!v}'"
 done
 for v in SSE_BACKEND SSE_LAT_BACKEND; do
     [[ ${!v} =~ ^(sim|origin)$ ]] || die "$v must be sim or origin, got '${!v}'"
 done
-for v in DUR SSE_DUR IDLE_N SSE_CONNS SSE_ITL_CONNS; do
+for v in DUR SSE_DUR IDLE_N SSE_CONNS SSE_ITL_CONNS REPEAT; do
     [ "${!v}" -ge 1 ] || die "$v must be at least 1"
 done
 [[ $SSE_ITL =~ ^[0-9]+(\.[0-9]+)?$ ]] && [ "$SSE_ITL" != 0 ] || die "BENCH_SSE_ITL_MS must be a number > 0"
@@ -381,9 +383,11 @@ nginx)
         if ! start_target "$t"; then target_unavailable nginx "$t"; continue; fi
         [ -z "$T_PID" ] || run_idle nginx "$t"
         run_wrk nginx "$t" 64 1 warmup
-        run_wrk nginx "$t" 64 "$DUR"
-        run_wrk nginx "$t" 256 "$DUR"
-        run_wrk nginx "$t" 1 "$DUR"
+        for _ in $(seq "$REPEAT"); do
+            run_wrk nginx "$t" 64 "$DUR"
+            run_wrk nginx "$t" 256 "$DUR"
+            run_wrk nginx "$t" 1 "$DUR"
+        done
         [ -z "$T_PID" ] || record "{\"kind\":\"rss_after\",\"backend\":\"nginx\",\"target\":\"$t\",\"kb\":$(rss_kb "$T_PID")}"
         stop_target
     done
@@ -396,7 +400,7 @@ sim)
     for t in $TARGETS; do
         if ! start_target "$t"; then target_unavailable sim "$t"; continue; fi
         run_wrk sim "$t" 64 1 warmup
-        run_wrk sim "$t" 64 "$DUR"
+        for _ in $(seq "$REPEAT"); do run_wrk sim "$t" 64 "$DUR"; done
         stop_target
     done
     stop_backend
@@ -416,7 +420,7 @@ sse)
         log "  backend: $BACKEND_DESC on 127.0.0.1:$BACKEND_PORT"
         for t in $TARGETS; do
             if ! start_target "$t"; then target_unavailable "$bname" "$t"; continue; fi
-            run_sse "$bname" "$t" "$c" "$itl" "$label"
+            for _ in $(seq "$REPEAT"); do run_sse "$bname" "$t" "$c" "$itl" "$label"; done
             stop_target
         done
         stop_backend
@@ -438,7 +442,8 @@ META=$(node -e 'process.stdout.write(JSON.stringify(Object.fromEntries(process.a
     "wrk=$(wrk -v 2>&1 | head -n1 | awk '{print $2}')" \
     "smg=$( ([ -x "$SMG_BIN" ] && "$SMG_BIN" --version 2>/dev/null | head -n1) || echo n/a)" \
     "smg_commit=${SMG_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}" \
-    "command=BENCH_DURATION=$DUR BENCH_SSE_DURATION=$SSE_DUR BENCH_IDLE_CONNS=$IDLE_N make bench" \
+    "command=BENCH_DURATION=$DUR BENCH_SSE_DURATION=$SSE_DUR BENCH_IDLE_CONNS=$IDLE_N$([ "$REPEAT" = 1 ] || echo " BENCH_REPEAT=$REPEAT") make bench" \
+    "repeat=$REPEAT" \
     "duration_s=$DUR" "sse_duration_s=$SSE_DUR" "idle_conns=$IDLE_N" "sse_conns=$SSE_CONNS" \
     "sse_itl_ms=$SSE_ITL" "sse_itl_conns=$SSE_ITL_CONNS" "proxy_cpu=$PROXY_CPU" "load_cpu=$LOAD_CPU" \
     "smg_args=$SMG_ARGS" "elapsed_s=$ELAPSED" \

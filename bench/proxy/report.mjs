@@ -18,9 +18,32 @@ const round = (x, d = 1) => (x == null || !Number.isFinite(x) ? null : Math.roun
 const find = (pred) => records.find(pred);
 const wrkErrors = (w) => Object.values(w.errors).reduce((a, b) => a + b, 0);
 
+// With BENCH_REPEAT > 1 a measurement has several records: each figure is the median of its runs
+// (errors are summed, so that one bad run shows), and `runs` says how many there were.
+function median(xs) {
+    const v = xs.filter((x) => x != null).sort((a, b) => a - b);
+    if (v.length === 0) return null;
+    return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+}
+function merge(list) {
+    if (list.length === 1) return { ...list[0], runs: 1 };
+    const out = { runs: list.length };
+    for (const k of Object.keys(list[0])) {
+        const vals = list.map((x) => x[k]);
+        if (k === 'errors') out[k] = vals.reduce((a, b) => a + (b ?? 0), 0);
+        else if (vals.every((x) => x == null || typeof x === 'number')) out[k] = median(vals);
+        else if (vals.every((x) => x == null || (typeof x === 'object' && !Array.isArray(x))))
+            out[k] = vals.some((x) => x) ? merge(vals.filter(Boolean)) : null;
+        else out[k] = vals[0];
+    }
+    return out;
+}
+
 function wrkFigures(backend, target, conns) {
-    const r = find((x) => x.kind === 'wrk' && x.backend === backend && x.target === target && x.conns === conns);
-    if (!r) return null;
+    const rs = records.filter((x) => x.kind === 'wrk' && x.backend === backend && x.target === target && x.conns === conns);
+    return rs.length ? merge(rs.map((r) => wrkFigure(r, target))) : null;
+}
+function wrkFigure(r, target) {
     const w = r.wrk;
     const secs = w.duration_us / 1e6;
     // utime+stime ticks over the whole wrk run divided by the requests wrk completed.
@@ -38,8 +61,10 @@ function wrkFigures(backend, target, conns) {
 }
 
 function sseFigures(mode, target) {
-    const r = find((x) => x.kind === 'sse' && x.mode === mode && x.target === target);
-    if (!r) return null;
+    const rs = records.filter((x) => x.kind === 'sse' && x.mode === mode && x.target === target);
+    return rs.length ? merge(rs.map((r) => sseFigure(r, target))) : null;
+}
+function sseFigure(r, target) {
     const s = r.sse;
     const ticks = target === 'direct' ? null : r.proxy_cpu_ticks;
     // CPU ticks cover the whole run including the warm-up; chunks only the window: scale by time.
@@ -58,6 +83,8 @@ function sseFigures(mode, target) {
         // Direct connections measured at the same time as this target (latency mode only).
         paired_direct: s.ref ? { delay_p50_us: s.ref.delay_us.p50, delay_p99_us: s.ref.delay_us.p99,
             errors: s.ref.errors + s.ref.status_errors + s.ref.bad_responses } : null,
+        paired_added_p50_us: s.ref ? s.delay_us.p50 - s.ref.delay_us.p50 : null,
+        paired_added_p99_us: s.ref ? s.delay_us.p99 - s.ref.delay_us.p99 : null,
         proxy_cpu_us_per_chunk: ticks == null || s.chunks === 0 ? null
             : round(((ticks / r.clk_tck) * 1e6 * (s.duration_s / totalSecs)) / s.chunks, 3),
     };
@@ -95,10 +122,10 @@ for (const t of TARGETS) {
         p99_c1_us: sub(get(t, 'nginx_backend.c1.p99_us'), get('direct', 'nginx_backend.c1.p99_us')),
         p50_c64_us: sub(get(t, 'nginx_backend.c64.p50_us'), get('direct', 'nginx_backend.c64.p50_us')),
         // Against the paired direct connections when there are some, else against the direct run.
-        sse_chunk_p50_us: sub(get(t, 'sse.latency.delay_p50_us'),
-            get(t, 'sse.latency.paired_direct.delay_p50_us') ?? get('direct', 'sse.latency.delay_p50_us')),
-        sse_chunk_p99_us: sub(get(t, 'sse.latency.delay_p99_us'),
-            get(t, 'sse.latency.paired_direct.delay_p99_us') ?? get('direct', 'sse.latency.delay_p99_us')),
+        sse_chunk_p50_us: get(t, 'sse.latency.paired_added_p50_us')
+            ?? sub(get(t, 'sse.latency.delay_p50_us'), get('direct', 'sse.latency.delay_p50_us')),
+        sse_chunk_p99_us: get(t, 'sse.latency.paired_added_p99_us')
+            ?? sub(get(t, 'sse.latency.delay_p99_us'), get('direct', 'sse.latency.delay_p99_us')),
     };
 }
 
