@@ -1,5 +1,6 @@
 #include "fleet/registry.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +20,7 @@ struct smg_fleet_s {
     size_t npolicies;
     smg_policy_t *any_policy, *wildcard_policy;
     smg_fleet_snap_t *current; /* protected by mu; one reference */
+    uint64_t next_id;          /* protected by mu */
     _Atomic uint64_t version;
 };
 
@@ -242,11 +244,27 @@ int smg_fleet_add(smg_fleet_t *f, smg_worker_t *w) {
             f->capworkers = ncap;
         }
     }
+    char idbuf[32];
+    char *id = NULL;
     if (!rc) {
+        snprintf(idbuf, sizeof idbuf, "w%llu", (unsigned long long)(f->next_id + 1));
+        id = strdup(idbuf);
+        if (!id)
+            rc = SMG_ENOMEM;
+    }
+    if (!rc) {
+        char *old = w->id;
+        w->id = id;
         f->workers[f->nworkers++] = w;
         rc = publish_locked(f);
-        if (rc)
+        if (rc) {
             f->nworkers--;
+            w->id = old;
+            free(id);
+        } else {
+            f->next_id++;
+            free(old);
+        }
     }
     pthread_mutex_unlock(&f->mu);
     return rc;

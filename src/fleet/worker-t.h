@@ -27,7 +27,7 @@ typedef enum {
 struct smg_upstream_pool_s;
 
 typedef struct smg_worker_s {
-    char *id;      /* "w1", "w2", ... unique for the process lifetime */
+    char *id;      /* "w1", "w2", ... given by smg_fleet_add; unique for the registry lifetime */
     char *url;     /* as given, without trailing slash */
     char *host;    /* host part, without brackets for IPv6 */
     uint16_t port;

@@ -6,8 +6,6 @@
 
 #include "core/time.h"
 
-static _Atomic uint64_t next_worker_no = 1;
-
 static void set_err(char *err, size_t errlen, const char *msg, const char *url) {
     if (err && errlen)
         snprintf(err, errlen, "%s: %s", msg, url);
@@ -78,13 +76,11 @@ smg_worker_t *smg_worker_new(const char *url, char *err, size_t errlen) {
     smg_worker_t *w = calloc(1, sizeof *w);
     if (!w)
         return NULL;
-    char idbuf[32];
-    snprintf(idbuf, sizeof idbuf, "w%llu", (unsigned long long)atomic_fetch_add(&next_worker_no, 1));
     char hh[300];
     bool v6 = memchr(host.ptr, ':', host.len) != NULL;
     snprintf(hh, sizeof hh, "%s%.*s%s:%u", v6 ? "[" : "", SMG_STR_FMT(host), v6 ? "]" : "",
              (unsigned)portv);
-    w->id = strdup(idbuf);
+    w->id = strdup("-"); /* assigned by the registry when the worker joins it */
     w->url = smg_str_dup(smg_str(u.ptr, (size_t)(rest.ptr + rest.len - u.ptr)));
     w->host = smg_str_dup(host);
     w->base_path = smg_str_dup(base);

@@ -435,7 +435,7 @@ static void up_done_cb(smg_upstream_req_t *u, const smg_upstream_result_t *res, 
         if (p->sse)
             (void)smg_http_stream_end(p->req);
         else
-            (void)smg_http_stream_end(p->req); // FIXME(stream-abort): close without the last chunk
+            smg_http_stream_abort(p->req);
         proxy_free(p);
         return;
     }

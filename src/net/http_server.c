@@ -987,3 +987,13 @@ int smg_http_stream_end(smg_http_req_t *req) {
     req_release(c);
     return rc;
 }
+
+void smg_http_stream_abort(smg_http_req_t *req) {
+    smg__http_conn_t *c = req->conn;
+    SMG_BUG_ON(c->state != SMG__CONN_HANDLER);
+    /* no terminating chunk: queued bytes are flushed, then the write side is
+     * shut and the connection closed, so the client sees a cut-short body */
+    c->resp = SMG__RESP_ENDED;
+    c->resp_close = true;
+    req_release(c);
+}

@@ -113,6 +113,11 @@ void smg_http_on_drain(smg_http_req_t *req, smg_http_req_cb cb, void *arg);
 /* End a streamed response (terminating chunk) and release the request.
  * After an abort (or if the response was never started) it only releases. */
 int smg_http_stream_end(smg_http_req_t *req);
+/* End a streamed response as broken (the producer failed mid-body): the
+ * terminating chunk is NOT sent; what is queued is flushed, then the
+ * connection is closed, so the client sees a truncated body rather than a
+ * complete one. Releases the request, like smg_http_stream_end. */
+void smg_http_stream_abort(smg_http_req_t *req);
 /* Call cb once if the client connection closes or fails before the response
  * ended. The handler must still release the request afterwards. */
 void smg_http_on_abort(smg_http_req_t *req, smg_http_req_cb cb, void *arg);

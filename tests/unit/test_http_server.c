@@ -42,6 +42,12 @@ static void handler(smg_http_req_t *req, void *ctx) {
         EXPECT_EQ_INT(smg_http_stream_end(req), SMG_OK);
         return;
     }
+    if (smg_str_eq_c(req->path, "/broken")) {
+        EXPECT_EQ_INT(smg_http_stream_start(req, 200, NULL, 0), SMG_OK);
+        EXPECT_EQ_INT(smg_http_stream_write(req, SMG_STR("partial")), SMG_OK);
+        smg_http_stream_abort(req);
+        return;
+    }
     if (smg_str_eq_c(req->path, "/hold")) {
         g_held = req;
         smg_http_on_abort(req, abort_cb, NULL);
@@ -454,6 +460,20 @@ TEST(http_streaming_chunked_framing) {
     EXPECT(strstr(c->buf, "Content-Length") == NULL);
     const char *body = strstr(c->buf, "\r\n\r\n") + 4;
     EXPECT_EQ_STR(body, want_tail);
+    tcli_close(c);
+    stop();
+}
+
+TEST(http_stream_abort_closes_without_last_chunk) {
+    start();
+    tcli_t *c = tcli_connect(g_port);
+    EXPECT(tcli_sends(c, "GET /broken HTTP/1.1\r\nHost: x\r\n\r\n"));
+    while (tcli_fill(c))
+        ;
+    c->buf[c->len] = 0;
+    const char *body = strstr(c->buf, "\r\n\r\n");
+    EXPECT(body != NULL);
+    EXPECT_EQ_STR(body + 4, "7\r\npartial\r\n");
     tcli_close(c);
     stop();
 }
