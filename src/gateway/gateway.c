@@ -12,6 +12,7 @@
 #include "gateway/gw.h"
 #include "gateway/observe.h"
 #include "gateway/options.h"
+#include "gateway/tokenize.h"
 
 static const char *const policy_names[] = {"random", "round_robin", "power_of_two"};
 
@@ -211,6 +212,16 @@ static void on_request(smg_http_req_t *req, void *ctx) {
                      "expected a request with Content-Type: application/json");
         return;
     }
+    if (r->kind == SMG_ROUTE_PROXY && smg_gw_tokenize_local(gw)) {
+        if (smg_str_eq_c(req->path, "/v1/tokenize")) {
+            smg_gw_tokenize(gw, req, reqid);
+            return;
+        }
+        if (smg_str_eq_c(req->path, "/v1/detokenize")) {
+            smg_gw_detokenize(gw, req, reqid);
+            return;
+        }
+    }
     if (r->kind == SMG_ROUTE_PROXY) {
         smg_gw_proxy(gw, req, r, reqid);
         return;
@@ -335,6 +346,33 @@ static int settings_from(smg_gw_t *gw, const smg_config_t *c) {
     return SMG_OK;
 }
 
+/* Stop and close loops that were created but may never have run (start-up
+ * failed part-way), or that ran on threads: either way their stop hooks run
+ * and their handles are closed before the memory goes. */
+static void teardown(smg_gw_t *gw, int nloops_inited, bool control_inited, int nthreads) {
+    for (int i = 0; i < nloops_inited; i++) {
+        smg_loop_stop(&gw->loops[i]);
+        if (i < nthreads)
+            smg_loop_join(&gw->loops[i]);
+        else
+            smg_loop_run_here(&gw->loops[i]);
+    }
+    if (control_inited && nthreads == 0) {
+        smg_loop_stop(&gw->control);
+        smg_loop_run_here(&gw->control);
+    }
+    if (gw->server)
+        smg_http_server_free(gw->server);
+    if (gw->metrics_server)
+        smg_http_server_free(gw->metrics_server);
+    if (gw->fleet) {
+        smg_fleet_thread_release(gw->fleet);
+        smg_fleet_free(gw->fleet);
+    }
+    smg_gw_tokenizers_free(gw);
+    free(gw->loops);
+}
+
 int smg_gateway_main(int argc, char **argv) {
     smg_config_t cfg;
     memset(&cfg, 0, sizeof cfg);
@@ -344,46 +382,57 @@ int smg_gateway_main(int argc, char **argv) {
     smg_log_configure(cfg.log_level, cfg.log_json);
     signal(SIGPIPE, SIG_IGN);
 
+    int code = 1, nloops_inited = 0, nthreads = 0;
+    bool control_inited = false;
+    char err[700];
     smg_gw_t *gw = calloc(1, sizeof *gw);
     if (!gw) {
         smg_options_free(&cfg);
+        fprintf(stderr, "smg: out of memory\n");
         return 1;
     }
     settings_from(gw, &cfg);
     gw->started_wall_s = (uint64_t)smg_wall_s();
-    gw->exit_code = 0;
     gw->fleet = smg_fleet_new(gw->cfg.policy);
     if (!gw->fleet) {
         fprintf(stderr, "smg: out of memory\n");
-        return 1;
+        goto out;
     }
     for (size_t i = 0; i < cfg.worker_urls.len; i++) {
-        char err[300];
         smg_worker_t *w = smg_worker_new(cfg.worker_urls.items[i], err, sizeof err);
         if (!w) {
             fprintf(stderr, "smg: --worker-urls: %s\n", err);
-            return 2;
+            code = 2;
+            goto out;
         }
         int rc = smg_fleet_add(gw->fleet, w);
         if (rc == SMG_EEXIST) {
             SMG_WARN("--worker-urls: %s given twice; using it once", w->url);
             smg_worker_unref(w);
         } else if (rc) {
+            smg_worker_unref(w);
             fprintf(stderr, "smg: out of memory\n");
-            return 1;
+            goto out;
         }
+    }
+    int trc = smg_gw_tokenizers_load(gw, &cfg.tokenizer_path, err, sizeof err);
+    if (trc) {
+        fprintf(stderr, "smg: %s\n", trc == SMG_ENOMEM ? "out of memory" : err);
+        code = trc == SMG_ENOMEM ? 1 : 2;
+        goto out;
     }
 
     gw->nloops = gw->cfg.threads;
     gw->loops = calloc((size_t)gw->nloops, sizeof *gw->loops);
     if (!gw->loops || smg_loop_init(&gw->control, SMG_MAX_LOOPS) != SMG_OK) {
         fprintf(stderr, "smg: cannot create event loops\n");
-        return 1;
+        goto out;
     }
-    for (int i = 0; i < gw->nloops; i++) {
-        if (smg_loop_init(&gw->loops[i], i) != SMG_OK) {
+    control_inited = true;
+    for (; nloops_inited < gw->nloops; nloops_inited++) {
+        if (smg_loop_init(&gw->loops[nloops_inited], nloops_inited) != SMG_OK) {
             fprintf(stderr, "smg: cannot create event loops\n");
-            return 1;
+            goto out;
         }
     }
 
@@ -400,20 +449,32 @@ int smg_gateway_main(int argc, char **argv) {
     gw->server = smg_http_server_new(&sc, on_request, gw);
     if (!gw->server) {
         fprintf(stderr, "smg: invalid server configuration\n");
-        return 2;
+        code = 2;
+        goto out;
     }
     for (int i = 0; i < gw->nloops; i++) {
+        if (smg_loop_on_stop(&gw->loops[i], loop_stop_hook, gw) != SMG_OK)
+            goto out;
         if (smg_http_server_listen(gw->server, &gw->loops[i]) != SMG_OK) {
             fprintf(stderr, "smg: cannot listen on %s:%d\n", cfg.host, (int)cfg.port);
-            return 1;
+            goto out;
         }
-        if (smg_loop_on_stop(&gw->loops[i], loop_stop_hook, gw) != SMG_OK)
-            return 1;
     }
     if (smg_gw_metrics_init(gw) != SMG_OK) {
         fprintf(stderr, "smg: cannot set up metrics\n");
-        return 1;
+        goto out;
     }
+    uv_loop_t *cl = smg_loop_uv(&gw->control);
+    uv_timer_init(cl, &gw->drain_timer);
+    gw->drain_timer.data = gw;
+    uv_timer_init(cl, &drain_workers_timer);
+    drain_workers_timer.data = gw;
+    uv_signal_init(cl, &gw->sigterm);
+    uv_signal_init(cl, &gw->sigint);
+    gw->sigterm.data = gw->sigint.data = gw;
+    if (smg_loop_on_stop(&gw->control, close_control_handles, gw) != SMG_OK ||
+        smg_loop_on_stop(&gw->control, loop_stop_hook, gw) != SMG_OK)
+        goto out;
     int mport = 0;
     if (cfg.prometheus_port > 0) {
         smg_http_server_config_t mc;
@@ -427,28 +488,17 @@ int smg_gateway_main(int argc, char **argv) {
             smg_http_server_listen(gw->metrics_server, &gw->control) != SMG_OK) {
             fprintf(stderr, "smg: cannot listen on %s:%d (--prometheus-port)\n",
                     cfg.prometheus_host, (int)cfg.prometheus_port);
-            return 1;
+            goto out;
         }
         mport = smg_http_server_port(gw->metrics_server);
     }
-    uv_loop_t *cl = smg_loop_uv(&gw->control);
-    uv_timer_init(cl, &gw->drain_timer);
-    gw->drain_timer.data = gw;
-    uv_timer_init(cl, &drain_workers_timer);
-    drain_workers_timer.data = gw;
-    uv_signal_init(cl, &gw->sigterm);
-    uv_signal_init(cl, &gw->sigint);
-    gw->sigterm.data = gw->sigint.data = gw;
-    uv_signal_start(&gw->sigterm, on_signal, SIGTERM);
-    uv_signal_start(&gw->sigint, on_signal, SIGINT);
-    if (smg_loop_on_stop(&gw->control, close_control_handles, gw) != SMG_OK ||
-        smg_loop_on_stop(&gw->control, loop_stop_hook, gw) != SMG_OK)
-        return 1;
     gw->health = smg_health_start(&gw->control, gw->fleet, &gw->cfg.health);
     if (!gw->health) {
         fprintf(stderr, "smg: cannot start health checks\n");
-        return 1;
+        goto out;
     }
+    uv_signal_start(&gw->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&gw->sigint, on_signal, SIGINT);
 
     printf("smg listening on %s:%d\n", cfg.host, smg_http_server_port(gw->server));
     if (mport)
@@ -457,22 +507,21 @@ int smg_gateway_main(int argc, char **argv) {
     SMG_INFO("smg %s: %d thread(s), policy %s, %zu worker(s)", SMG_VERSION, gw->nloops,
              gw->cfg.policy, cfg.worker_urls.len);
 
-    for (int i = 0; i < gw->nloops; i++) {
-        if (smg_loop_start_thread(&gw->loops[i]) != SMG_OK) {
+    for (; nthreads < gw->nloops; nthreads++) {
+        if (smg_loop_start_thread(&gw->loops[nthreads]) != SMG_OK) {
             fprintf(stderr, "smg: cannot start thread\n");
-            return 1;
+            stop_everything(gw);
+            break;
         }
     }
     smg_loop_run_here(&gw->control);
-    for (int i = 0; i < gw->nloops; i++)
-        smg_loop_join(&gw->loops[i]);
-    smg_http_server_free(gw->server);
-    if (gw->metrics_server)
-        smg_http_server_free(gw->metrics_server);
-    smg_fleet_thread_release(gw->fleet);
-    smg_fleet_free(gw->fleet);
-    free(gw->loops);
-    int code = gw->exit_code;
+    code = nthreads == gw->nloops ? gw->exit_code : 1;
+    /* the control loop has run: teardown only joins and frees */
+    control_inited = false;
+    if (nthreads == 0)
+        nthreads = -1; /* no data loop ran: teardown runs them once to close */
+out:
+    teardown(gw, nloops_inited, control_inited, nthreads < 0 ? 0 : nthreads);
     free(gw);
     smg_options_free(&cfg);
     return code;

@@ -67,6 +67,8 @@ typedef struct smg_gw_s {
     _Atomic bool draining;
     uint64_t started_wall_s;
     int exit_code;
+    struct smg_gw_tok_s *toks; /* --tokenizer-path: local /v1/tokenize, /v1/detokenize */
+    size_t ntoks;
 } smg_gw_t;
 
 /* The upstream pool of worker w on the calling loop thread, created on first
