@@ -2,6 +2,10 @@
  * reference (SGLang-compatible):
  *   POST /v1/tokenize   {"model"?, "prompt": str | [str], "add_special_tokens"?: true}
  *                    -> {"tokens": [int] | [[int]], "count": int | [int], "max_model_len": int}
+ *   POST /v1/tokenize   {"model"?, "messages": [...], "tools"?, "add_generation_prompt"?: true,
+ *                        "chat_template_kwargs"?, "add_special_tokens"?: false}
+ *                    -> the same, for the prompt the model's chat template renders (as
+ *                       SGLang and vLLM accept; a template error is a 400 naming the line)
  *   POST /v1/detokenize {"model"?, "tokens": [int] | [[int]], "skip_special_tokens"?: true}
  *                    -> {"text": str | [str]}
  * Encoding runs on the request's loop thread; a prompt is at most
@@ -14,6 +18,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "token/chat_template.h"
 #include "token/tok_tokenizer.h"
 
 /* Batch requests are capped so one request cannot hold a loop for long. */
@@ -23,6 +28,7 @@ struct smg_gw_tok_s {
     char *model; /* NULL: any model */
     char *dir;
     smg_tok_t *tok;
+    smg_chat_template_t *chat; /* NULL when the model ships none */
     long long max_model_len;
 };
 
@@ -86,6 +92,18 @@ int smg_gw_tokenizers_load(smg_gw_t *gw, const smg_strlist_t *paths, char *err, 
             return rc == SMG_ENOMEM ? SMG_ENOMEM : SMG_EINVAL;
         }
         t->max_model_len = read_max_len(t->dir, t->tok);
+        const smg_tok_config_t *tc = smg_tok_config(t->tok);
+        if (tc && tc->json) {
+            smg_jinja_err_t jerr = {0};
+            rc = smg_chat_template_from_config(tc->json, NULL, 0, &t->chat, &jerr);
+            if (rc == SMG_ENOTFOUND) {
+                t->chat = NULL;
+            } else if (rc != SMG_OK) {
+                snprintf(err, errlen, "--tokenizer-path %s: chat template: line %d: %s", spec,
+                         jerr.line, jerr.msg);
+                return rc == SMG_ENOMEM ? SMG_ENOMEM : SMG_EINVAL;
+            }
+        }
         SMG_INFO("tokenizer for %s loaded from %s (vocabulary %u, max_model_len %lld)",
                  t->model ? t->model : "any model", t->dir, smg_tok_vocab_size(t->tok),
                  t->max_model_len);
@@ -99,6 +117,8 @@ void smg_gw_tokenizers_free(smg_gw_t *gw) {
         free(gw->toks[i].dir);
         if (gw->toks[i].tok)
             smg_tok_free(gw->toks[i].tok);
+        if (gw->toks[i].chat)
+            smg_chat_template_free(gw->toks[i].chat);
     }
     free(gw->toks);
     gw->toks = NULL;
@@ -173,11 +193,75 @@ static int append_ids(smg_buf_t *b, const smg_tok_ids_t *ids) {
     return rc ? rc : smg_buf_append_byte(b, ']');
 }
 
+/* Render the chat template for a request with messages, then tokenize. */
+static void tokenize_messages(smg_http_req_t *req, const char *reqid,
+                              const struct smg_gw_tok_s *t, json_t *root) {
+    bool add_special;
+    if (bool_field(root, "add_special_tokens", false, &add_special)) {
+        smg_gw_error(req, SMG_API_OPENAI, 400, "invalid_request", "add_special_tokens", reqid,
+                     "'add_special_tokens' must be a boolean");
+        return;
+    }
+    if (!t->chat) {
+        smg_gw_error(req, SMG_API_OPENAI, 400, "no_chat_template", "messages", reqid,
+                     "this model's tokenizer has no chat template; send 'prompt' instead");
+        return;
+    }
+    json_t *agp = json_object_get(root, "add_generation_prompt");
+    unsigned flags = (!agp || json_is_null(agp)) ? SMG_CHAT_ADD_GENERATION_PROMPT : 0;
+    smg_buf_t prompt;
+    smg_buf_init(&prompt, 0);
+    smg_jinja_err_t jerr = {0};
+    int rc = smg_chat_template_render(t->chat, root, flags, NULL, &prompt, &jerr);
+    if (rc == SMG_ENOMEM) {
+        smg_gw_error(req, SMG_API_OPENAI, 503, "overloaded", NULL, reqid, "out of memory");
+    } else if (rc) {
+        if (jerr.line)
+            smg_gw_error(req, SMG_API_OPENAI, 400, "chat_template_error", "messages", reqid,
+                         "chat template error at line %d: %s", jerr.line, jerr.msg);
+        else
+            smg_gw_error(req, SMG_API_OPENAI, 400, "invalid_request", "messages", reqid, "%s",
+                         jerr.msg[0] ? jerr.msg : smg_status_str(rc));
+    } else {
+        smg_tok_ids_t ids = {0};
+        smg_buf_t out;
+        smg_buf_init(&out, 0);
+        rc = smg_tok_encode(t->tok, prompt.ptr ? prompt.ptr : "", prompt.len, add_special, &ids);
+        if (rc) {
+            smg_gw_error(req, SMG_API_OPENAI, rc == SMG_ENOMEM ? 503 : (rc == SMG_ETOOBIG ? 413 : 400),
+                         "tokenize_failed", "messages", reqid,
+                         "could not tokenize the rendered prompt: %s", smg_status_str(rc));
+        } else {
+            rc = smg_buf_append_c(&out, "{\"tokens\":");
+            rc = rc ? rc : append_ids(&out, &ids);
+            rc = rc ? rc
+                    : smg_buf_appendf(&out, ",\"count\":%zu,\"max_model_len\":%lld}", ids.len,
+                                      t->max_model_len);
+            if (rc)
+                smg_gw_error(req, SMG_API_OPENAI, 503, "overloaded", NULL, reqid, "out of memory");
+            else
+                smg_gw_json(req, 200, reqid, smg_buf_str(&out));
+        }
+        smg_tok_ids_free(&ids);
+        smg_buf_free(&out);
+    }
+    smg_buf_free(&prompt);
+}
+
 void smg_gw_tokenize(smg_gw_t *gw, smg_http_req_t *req, const char *reqid) {
     const struct smg_gw_tok_s *t;
     json_t *root = parse_body(gw, req, reqid, &t);
     if (!root)
         return;
+    if (json_object_get(root, "messages")) {
+        if (json_object_get(root, "prompt"))
+            smg_gw_error(req, SMG_API_OPENAI, 400, "invalid_request", NULL, reqid,
+                         "exactly one of 'prompt' or 'messages' must be given");
+        else
+            tokenize_messages(req, reqid, t, root);
+        json_decref(root);
+        return;
+    }
     bool add_special;
     json_t *prompt = json_object_get(root, "prompt");
     const char *bad = NULL;

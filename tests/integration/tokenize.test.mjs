@@ -11,7 +11,8 @@ const lines = corpus().slice(0, 60).filter((l) => typeof l === 'string' && l.len
 
 before(async () => {
   sim = await startSim('sim-model');
-  gw = await startGateway(['--worker-urls', sim.url, '--tokenizer-path', modelDir('llama3'), '--tokenizer-path', `qwen3=${modelDir('qwen3')}`]);
+  gw = await startGateway(['--worker-urls', sim.url, '--tokenizer-path', modelDir('llama3'), '--tokenizer-path', `qwen3=${modelDir('qwen3')}`,
+    '--tokenizer-path', `gemma3=${modelDir('gemma3')}`]);
   llama = oracle('llama3');
   qwen = oracle('qwen3');
 });
@@ -73,4 +74,25 @@ test('without --tokenizer-path the routes are proxied to a worker', async () => 
 
 test('a tokenizer that cannot load stops start-up with exit 2 and the reason', async () => {
   await assert.rejects(startGateway(['--tokenizer-path', '/nonexistent-dir'], { waitReady: false }), /exited 2.*nonexistent-dir/s);
+});
+
+test('tokenize messages: the chat template renders the prompt, template errors are 400 with the line', async () => {
+  const { Template } = await import('@huggingface/jinja');
+  const fs = await import('node:fs');
+  const cfg = JSON.parse(fs.readFileSync(`${modelDir('qwen3')}/tokenizer_config.json`, 'utf8'));
+  const messages = [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hello there, 世界!' }];
+  const prompt = new Template(cfg.chat_template).render({ messages, add_generation_prompt: true, bos_token: '', eos_token: cfg.eos_token });
+  const want = Array.from((await qwen.encodeBatch([prompt], { addSpecialTokens: false }))[0].getIds());
+  const r = await post(`${gw.base}/v1/tokenize`, JSON.stringify({ model: 'qwen3', messages }));
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.deepEqual(r.body.tokens, want);
+  // gemma3's template raises an exception when roles do not alternate
+  const bad = await post(`${gw.base}/v1/tokenize`, JSON.stringify({ model: 'gemma3', messages: [{ role: 'user', content: 'x' }, { role: 'user', content: 'y' }] }));
+  assert.equal(bad.status, 400, JSON.stringify(bad.body));
+  assert.match(bad.body.error.message, /^chat template error at line \d+: Conversation roles must alternate/);
+  assert.equal(bad.body.error.code, 'chat_template_error');
+  const both = await post(`${gw.base}/v1/tokenize`, JSON.stringify({ prompt: 'a', messages }));
+  assert.equal(both.status, 400);
+  const notList = await post(`${gw.base}/v1/tokenize`, JSON.stringify({ model: 'qwen3', messages: 'hi' }));
+  assert.equal(notList.status, 400);
 });
