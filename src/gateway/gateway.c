@@ -16,6 +16,9 @@
 
 static const char *const policy_names[] = {"random", "round_robin", "power_of_two"};
 
+/* Longest wait between SIGTERM (readiness 503) and closing the listeners. */
+#define SMG_SHUTDOWN_SETTLE_MAX_MS 5000u
+
 /* ---- per-loop upstream pools ------------------------------------------- */
 
 smg_upstream_pool_t *smg_gw_pool(smg_gw_t *gw, smg_worker_t *w, smg_loop_t *loop) {
@@ -276,6 +279,19 @@ static void drain_tick_cb(uv_timer_t *t) {
     }
 }
 
+/* After the settle window: close the listeners and idle connections, then
+ * wait for in-flight requests (drain_tick_cb). */
+static void settle_done_cb(uv_timer_t *t) {
+    smg_gw_t *gw = t->data;
+    SMG_INFO("closing listeners; %zu request(s) in flight",
+             smg_http_server_active_requests(gw->server));
+    smg_http_server_stop_accepting(gw->server);
+    if (gw->metrics_server)
+        smg_http_server_stop_accepting(gw->metrics_server);
+    smg_http_server_close_idle(gw->server);
+    uv_timer_start(&gw->drain_timer, drain_tick_cb, 0, 25);
+}
+
 static void on_signal(uv_signal_t *s, int signum) {
     smg_gw_t *gw = s->data;
     if (atomic_exchange(&gw->draining, true)) {
@@ -283,15 +299,17 @@ static void on_signal(uv_signal_t *s, int signum) {
         stop_everything(gw);
         return;
     }
-    SMG_INFO("%s: draining (readiness 503, listeners closed, grace %llu s)",
-             signum == SIGTERM ? "SIGTERM" : "SIGINT",
+    /* As the reference does: readiness turns 503 at once, but the listeners
+     * stay open for a settle window of min(grace / 2, 5 s) so that load
+     * balancers see the 503 and stop sending before connections are refused. */
+    uint64_t settle = gw->cfg.grace_ms / 2;
+    if (settle > SMG_SHUTDOWN_SETTLE_MAX_MS)
+        settle = SMG_SHUTDOWN_SETTLE_MAX_MS;
+    SMG_INFO("%s: draining (readiness 503; listeners close in %llu ms; grace %llu s)",
+             signum == SIGTERM ? "SIGTERM" : "SIGINT", (unsigned long long)settle,
              (unsigned long long)(gw->cfg.grace_ms / 1000));
-    smg_http_server_stop_accepting(gw->server);
-    if (gw->metrics_server)
-        smg_http_server_stop_accepting(gw->metrics_server);
-    smg_http_server_close_idle(gw->server);
     gw->drain_deadline_ms = smg_now_ms() + gw->cfg.grace_ms;
-    uv_timer_start(&gw->drain_timer, drain_tick_cb, 0, 25);
+    uv_timer_start(&gw->drain_timer, settle_done_cb, settle, 0);
 }
 
 static void close_control_handles(void *arg) {

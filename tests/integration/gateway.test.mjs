@@ -191,24 +191,31 @@ describe('streams and failures', () => {
     } finally { await stop(gw); await stop(sim); }
   });
 
-  test('SIGTERM drains a live stream, then exits 0', async () => {
-    const sim = await startSim(MODEL, ['--itl-ms', '20']);
-    const gw = await startGateway(['--worker-urls', sim.url]);
+  test('SIGTERM: readiness 503 at once, listeners close after the settle window, a live stream finishes, exit 0', async () => {
+    const sim = await startSim(MODEL, ['--itl-ms', '25']);
+    const gw = await startGateway(['--worker-urls', sim.url, '--shutdown-grace-period-secs', '10']);
     try {
       const res = await fetch(`${gw.base}/v1/chat/completions`, {
-        method: 'POST', headers: { 'content-type': 'application/json' }, body: chatBody(MODEL, { stream: true, max_tokens: 60 }),
+        method: 'POST', headers: { 'content-type': 'application/json' }, body: chatBody(MODEL, { stream: true, max_tokens: 300 }),
       });
       const reader = res.body.getReader();
       let text = new TextDecoder().decode((await reader.read()).value);
       const exited = new Promise((r) => gw.proc.once('exit', (code, sig) => r({ code, sig })));
+      const t0 = Date.now();
       gw.proc.kill('SIGTERM');
-      await sleep(100);
-      // the listener is closed: new connections are refused
-      await assert.rejects(fetch(`${gw.base}/liveness`));
+      await sleep(200);
+      // settle window (min(grace/2, 5 s) = 5 s): still accepting, readiness says 503, liveness 200
+      const ready = await fetch(`${gw.base}/readiness`);
+      assert.equal(ready.status, 503);
+      assert.equal((await ready.json()).reason, 'draining');
+      assert.equal((await fetch(`${gw.base}/liveness`)).status, 200);
+      // after it the listener is closed: new connections are refused
+      await waitFor(async () => { try { await fetch(`${gw.base}/liveness`); return false; } catch { return true; } }, 8000, 'listener to close');
+      assert.ok(Date.now() - t0 >= 4500, 'listeners stayed open for the settle window');
       for (;;) { const { value, done } = await reader.read(); if (done) break; text += new TextDecoder().decode(value); }
       assert.ok(text.includes('data: [DONE]'), 'stream finished');
       const contentChunks = text.split('\n\n').filter((e) => e.includes('"delta"') && e.includes('"content"'));
-      assert.ok(contentChunks.length >= 60);
+      assert.ok(contentChunks.length >= 300, `${contentChunks.length} content chunks`);
       assert.deepEqual(await exited, { code: 0, sig: null });
     } finally { await stop(gw); await stop(sim); }
   });

@@ -62,7 +62,10 @@ export async function startGateway(args = [], { waitReady = true, metrics = fals
   const margs = metrics ? ['--prometheus-port', String(await freePort()), '--prometheus-host', '127.0.0.1']
                         : ['--prometheus-port', '0'];
   const { proc, match, output } = await spawnUntil(SMG,
-    ['--host', '127.0.0.1', '--port', '0', ...(args.includes('--threads') ? [] : ['--threads', '2']), ...margs, ...args],
+    ['--host', '127.0.0.1', '--port', '0', ...(args.includes('--threads') ? [] : ['--threads', '2']),
+      // a short grace period keeps the shutdown settle window (grace / 2) short in tests
+      ...(args.includes('--shutdown-grace-period-secs') ? [] : ['--shutdown-grace-period-secs', '1']),
+      ...margs, ...args],
     /smg listening on [^\s]+:(\d+)/, { env });
   const port = Number(match[1]);
   const base = `http://127.0.0.1:${port}`;
