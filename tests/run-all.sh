@@ -22,7 +22,7 @@ node_suite() { # build-dir label
     local files; files=$(ls tests/integration/*.test.mjs tests/token/*.test.mjs 2>/dev/null)
     [ -n "$files" ] || return 0
     local log; log=$(mktemp)
-    SMG_BUILD="$1" node --test --test-concurrency=1 --test-reporter=spec \
+    SMG_BUILD="$1" timeout 1500 node --test --test-concurrency=1 --test-reporter=spec \
         --test-reporter-destination=stdout $files 2>&1 | tee "$log" | grep -E '^\s*(✔|✖|ℹ (tests|pass|fail))' | tail -n 200
     local p f
     p=$(grep -E '^ℹ pass [0-9]+' "$log" | awk '{print $3}' | tail -1)

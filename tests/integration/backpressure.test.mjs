@@ -3,11 +3,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { chatBody, rssBytes, sleep, startGateway, startSim, stop } from './lib.mjs';
+import { chatBody, rssBytes, sleep, startGateway, startSim, stop, waitFor } from './lib.mjs';
 
 const MODEL = 'sim-model';
 
-test('a client that stops reading pauses the upstream; memory stays bounded; the stream completes', async () => {
+test('a client that stops reading pauses the upstream; memory stays bounded; the stream completes', { timeout: 120000 }, async () => {
   const sim = await startSim(MODEL);
   // a small ASan quarantine, so freed chunks are not counted as resident memory
   const gw = await startGateway(['--worker-urls', sim.url, '--threads', '1'],
@@ -32,7 +32,7 @@ test('a client that stops reading pauses the upstream; memory stays bounded; the
       await new Promise((r) => (c.sock.connecting ? c.sock.once('connect', r) : r()));
       c.sock.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
     }
-    while (clients.some((c) => c.received < 4096)) await sleep(5);
+    await waitFor(() => clients.every((c) => c.received >= 4096), 10000, 'both streams to start');
     await sleep(2000);
     const growth = rssBytes(gw.proc.pid) - rssBefore;
     assert.ok(growth < 6 * 1024 * 1024, `gateway RSS grew by ${growth} bytes while its clients were not reading`);
