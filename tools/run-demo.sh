@@ -29,6 +29,6 @@ Ctrl-C stops everything.
 
 EOT
 "$BUILD/smg" --port "$GW_PORT" --worker-urls http://127.0.0.1:8001 http://127.0.0.1:8002 \
-    --policy round_robin --health-check-interval-secs 5 &
+    --policy round_robin --health-check-interval-secs 5 --shutdown-grace-period-secs 4 &
 pids+=($!)
 wait "${pids[-1]}"
