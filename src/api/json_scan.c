@@ -23,22 +23,12 @@ static void skip_ws(scanner_t *s) {
         s->p++;
 }
 
-static int hexval(unsigned char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static int read_hex4(scanner_t *s, unsigned *out) {
     if (s->end - s->p < 4)
         return fail(s, "truncated \\u escape");
     unsigned v = 0;
     for (int i = 0; i < 4; i++) {
-        int h = hexval(s->p[i]);
+        int h = smg_hex_digit(s->p[i]);
         if (h < 0)
             return fail(s, "bad \\u escape");
         v = v << 4 | (unsigned)h;
@@ -190,7 +180,7 @@ static int key_equals(const unsigned char *k, size_t klen, const char *want) {
             case 'u': {
                 unsigned v = 0;
                 for (int i = 1; i <= 4; i++)
-                    v = v << 4 | (unsigned)hexval(p[i]);
+                    v = v << 4 | (unsigned)smg_hex_digit(p[i]);
                 if (v >= 0x80)
                     return 0; /* wanted keys are ASCII */
                 ch = v;
@@ -421,12 +411,12 @@ int smg_json_unescape(smg_str_t raw, smg_buf_t *out) {
         case 'u': {
             unsigned v = 0;
             for (int i = 0; i < 4 && q < e; i++)
-                v = v << 4 | (unsigned)hexval(*q++);
+                v = v << 4 | (unsigned)smg_hex_digit(*q++);
             if (v >= 0xD800 && v <= 0xDBFF && e - q >= 6) {
                 unsigned lo = 0;
                 q += 2;
                 for (int i = 0; i < 4; i++)
-                    lo = lo << 4 | (unsigned)hexval(*q++);
+                    lo = lo << 4 | (unsigned)smg_hex_digit(*q++);
                 v = 0x10000 + ((v - 0xD800) << 10) + (lo - 0xDC00);
             }
             rc = put_utf8(out, v);

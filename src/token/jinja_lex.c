@@ -233,16 +233,6 @@ static void put_utf8(char *o, size_t *k, uint32_t cp) {
     }
 }
 
-static int hexval(char c) {
-    if (is_digit(c))
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* A quoted string literal starting after the opening quote. */
 static void lex_string(lexer_t *L, char q, uint32_t line) {
     /* the unescaped text is never longer than the raw text up to the closing quote */
@@ -271,7 +261,7 @@ static void lex_string(lexer_t *L, char q, uint32_t line) {
                 size_t hl = e == 'x' ? 2 : 4;
                 uint32_t cp = 0;
                 for (size_t h = 0; h < hl; h++) {
-                    int v = hexval(at(L, L->pos + h));
+                    int v = smg_hex_digit((unsigned char)at(L, L->pos + h));
                     if (v < 0 || L->pos + h >= L->s.n)
                         smg__jfail_jmp(L->j, line, SMG_EPARSE,
                                        "invalid hexadecimal escape sequence in a string literal");

@@ -61,6 +61,18 @@ TEST(str_helpers) {
     EXPECT_EQ_INT(smg_str_find(SMG_STR("abc"), SMG_STR("abd")), -1);
 }
 
+TEST(hex_digit_values) {
+    EXPECT_EQ_INT(smg_hex_digit('0'), 0);
+    EXPECT_EQ_INT(smg_hex_digit('9'), 9);
+    EXPECT_EQ_INT(smg_hex_digit('a'), 10);
+    EXPECT_EQ_INT(smg_hex_digit('F'), 15);
+    EXPECT_EQ_INT(smg_hex_digit('g'), -1);
+    EXPECT_EQ_INT(smg_hex_digit('G'), -1);
+    EXPECT_EQ_INT(smg_hex_digit('/'), -1);
+    EXPECT_EQ_INT(smg_hex_digit(':'), -1);
+    EXPECT_EQ_INT(smg_hex_digit(0xC6), -1);
+}
+
 TEST(status_names) {
     EXPECT_EQ_STR(smg_status_name(SMG_ETOOBIG), "SMG_ETOOBIG");
     EXPECT_EQ_STR(smg_status_str(SMG_OK), "ok");
