@@ -797,29 +797,10 @@ static void bind_target(smg__jctx_t *c, smg__jscope_t *s, const smg__jnode_t *ta
 }
 
 static smg__jlist_t *iter_items(smg__jctx_t *c, smg__jv_t v, uint32_t line) {
-    switch (v.t) {
-    case JV_LIST: return v.u.l;
-    case JV_DICT: {
-        smg__jlist_t *l = smg__jlist_new(c, v.u.d->n);
-        for (uint32_t i = 0; i < v.u.d->n; i++)
-            l->v[l->n++] = smg__jv_str(v.u.d->k[i].ptr, v.u.d->k[i].len);
-        return l;
-    }
-    case JV_STR: {
-        smg__jlist_t *l = smg__jlist_new(c, 0);
-        size_t i = 0;
-        int32_t cp;
-        while (i < v.u.s.n) {
-            size_t k = smg__u8_dec(v.u.s.p + i, v.u.s.n - i, &cp);
-            smg__jlist_push(c, l, smg__jv_str(v.u.s.p + i, k));
-            i += k;
-        }
-        return l;
-    }
-    case JV_UNDEF: return smg__jlist_new(c, 0);
-    default:
+    smg__jlist_t *l = smg__jv_items(c, v);
+    if (!l)
         smg__jfail(c, line, SMG_EINVAL, "cannot iterate over a %s", smg__jv_type_name(v));
-    }
+    return l;
 }
 
 static void exec_for(smg__jctx_t *c, smg__jscope_t *s, const smg__jnode_t *n) {
