@@ -4,8 +4,10 @@
 #ifndef SMG_BENCH_UTIL_H
 #define SMG_BENCH_UTIL_H
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,6 +99,51 @@ static inline char *bench_read_file(const char *path, size_t cap, size_t *len) {
     buf[n] = '\0';
     *len = n;
     return buf;
+}
+
+/* Rejects (prints why, returns -1) a --path that does not start with '/' or is over 1024 bytes,
+ * and a --host over 255 bytes: bench_post_request's 2048 bytes of header room rely on both. */
+static inline int bench_check_target(const char *host, const char *path) {
+    if (strlen(path) > 1024 || strlen(host) > 255 || path[0] != '/') {
+        fprintf(stderr, "--path must start with '/' (max 1024 bytes), --host max 255 bytes\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* Sets *addr to host:port; returns -1 (and prints why) when host is not an IPv4 address. */
+static inline int bench_ipv4_addr(const char *host, uint64_t port, struct sockaddr_in *addr) {
+    memset(addr, 0, sizeof *addr);
+    addr->sin_family = AF_INET;
+    addr->sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, host, &addr->sin_addr) != 1) {
+        fprintf(stderr, "--host: '%s' is not an IPv4 address\n", host);
+        return -1;
+    }
+    return 0;
+}
+
+/* A whole HTTP/1.1 request POSTing body (JSON) to path on host:port, with extra_headers (each
+ * line ending in CRLF; "" for none) after Content-Type. host and path must have passed
+ * bench_check_target. Returns a malloc'd buffer (the caller frees) and its length in *len; NULL
+ * when out of memory or the head does not fit. */
+static inline char *bench_post_request(const char *host, uint64_t port, const char *path,
+                                       const char *extra_headers, const char *body,
+                                       size_t body_len, size_t *len) {
+    size_t cap = body_len + 2048;
+    char *req = malloc(cap);
+    if (req == NULL) return NULL;
+    int hl = snprintf(req, cap,
+                      "POST %s HTTP/1.1\r\nHost: %s:%u\r\nContent-Type: application/json\r\n"
+                      "%sContent-Length: %zu\r\n\r\n",
+                      path, host, (unsigned)port, extra_headers, body_len);
+    if (hl < 0 || (size_t)hl + body_len > cap) {
+        free(req);
+        return NULL;
+    }
+    memcpy(req + hl, body, body_len);
+    *len = (size_t)hl + body_len;
+    return req;
 }
 
 /* Latency histogram in microseconds: exact below 1024 us, then 128 sub-buckets per power of two

@@ -187,31 +187,15 @@ int main(int argc, char **argv) {
         i++;
     }
     if (port == 0 || (body_path == NULL) == !no_request) return usage();
-    if (strlen(path) > 1024 || strlen(host) > 255 || path[0] != '/') {
-        fprintf(stderr, "--path must start with '/' (max 1024 bytes), --host max 255 bytes\n");
-        return 2;
-    }
-    g.addr.sin_family = AF_INET;
-    g.addr.sin_port = htons((uint16_t)port);
-    if (inet_pton(AF_INET, host, &g.addr.sin_addr) != 1) {
-        fprintf(stderr, "--host: '%s' is not an IPv4 address\n", host);
-        return 2;
-    }
+    if (bench_check_target(host, path) != 0) return 2;
+    if (bench_ipv4_addr(host, port, &g.addr) != 0) return 2;
     if (body_path) {
         size_t blen = 0;
         char *body = bench_read_file(body_path, 1 << 20, &blen);
         if (body == NULL) return 1;
-        size_t cap = blen + 2048;
-        g.req = malloc(cap);
-        if (g.req == NULL) return 1;
-        int hl = snprintf(g.req, cap,
-                          "POST %s HTTP/1.1\r\nHost: %s:%u\r\nContent-Type: application/json\r\n"
-                          "Content-Length: %zu\r\n\r\n",
-                          path, host, (unsigned)port, blen);
-        if (hl < 0 || (size_t)hl + blen > cap) return 1;
-        memcpy(g.req + hl, body, blen);
-        g.req_len = (size_t)hl + blen;
+        g.req = bench_post_request(host, port, path, "", body, blen, &g.req_len);
         free(body);
+        if (g.req == NULL) return 1;
     }
     g.settings.on_message_complete = on_message_complete;
     signal(SIGPIPE, SIG_IGN);

@@ -235,23 +235,10 @@ static int usage(void) {
 /* Prepares one side: address and the request bytes (headers + body). 0 or -1 with a message. */
 static int side_init(side_t *sd, const char *host, uint64_t port, const char *path,
                      const char *body, size_t body_len) {
-    sd->addr.sin_family = AF_INET;
-    sd->addr.sin_port = htons((uint16_t)port);
-    if (inet_pton(AF_INET, host, &sd->addr.sin_addr) != 1) {
-        fprintf(stderr, "--host: '%s' is not an IPv4 address\n", host);
-        return -1;
-    }
-    size_t cap = body_len + 2048;
-    sd->req = malloc(cap);
-    if (sd->req == NULL) return -1;
-    int hl = snprintf(sd->req, cap,
-                      "POST %s HTTP/1.1\r\nHost: %s:%u\r\nContent-Type: application/json\r\n"
-                      "Accept: text/event-stream\r\nContent-Length: %zu\r\n\r\n",
-                      path, host, (unsigned)port, body_len);
-    if (hl < 0 || (size_t)hl + body_len > cap) return -1;
-    memcpy(sd->req + hl, body, body_len);
-    sd->req_len = (size_t)hl + body_len;
-    return 0;
+    if (bench_ipv4_addr(host, port, &sd->addr) != 0) return -1;
+    sd->req = bench_post_request(host, port, path, "Accept: text/event-stream\r\n", body, body_len,
+                                 &sd->req_len);
+    return sd->req == NULL ? -1 : 0;
 }
 
 static void side_print(const side_t *sd, uint64_t conns, double secs) {
@@ -307,10 +294,7 @@ int main(int argc, char **argv) {
         i++;
     }
     if (port == 0 || body_path == NULL) return usage();
-    if (strlen(path) > 1024 || strlen(host) > 255 || path[0] != '/') {
-        fprintf(stderr, "--path must start with '/' (max 1024 bytes), --host max 255 bytes\n");
-        return 2;
-    }
+    if (bench_check_target(host, path) != 0) return 2;
     if (ref_port == 0)
         ref_conns = 0;
     else if (ref_conns == 0)

@@ -399,11 +399,8 @@ int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     bench_raise_nofile();
 
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    if (inet_pton(AF_INET, host, &a.sin_addr) != 1) {
-        fprintf(stderr, "--host: '%s' is not an IPv4 address\n", host);
-        return 2;
-    }
+    struct sockaddr_in a;
+    if (bench_ipv4_addr(host, port, &a) != 0) return 2;
     g.lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
     setsockopt(g.lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);

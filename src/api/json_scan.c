@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "core/utf8.h"
+
 typedef struct {
     const unsigned char *p;
     const unsigned char *end;
@@ -23,22 +25,12 @@ static void skip_ws(scanner_t *s) {
         s->p++;
 }
 
-static int hexval(unsigned char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static int read_hex4(scanner_t *s, unsigned *out) {
     if (s->end - s->p < 4)
         return fail(s, "truncated \\u escape");
     unsigned v = 0;
     for (int i = 0; i < 4; i++) {
-        int h = hexval(s->p[i]);
+        int h = smg_hex_digit(s->p[i]);
         if (h < 0)
             return fail(s, "bad \\u escape");
         v = v << 4 | (unsigned)h;
@@ -46,41 +38,6 @@ static int read_hex4(scanner_t *s, unsigned *out) {
     s->p += 4;
     *out = v;
     return 0;
-}
-
-/* Length of a valid UTF-8 sequence starting at p (1..4), or 0 if invalid. */
-static size_t utf8_len(const unsigned char *p, const unsigned char *end) {
-    unsigned char c = p[0];
-    if (c < 0x80)
-        return 1;
-    size_t n;
-    unsigned min;
-    unsigned cp;
-    if ((c & 0xE0) == 0xC0) {
-        n = 2;
-        min = 0x80;
-        cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-        n = 3;
-        min = 0x800;
-        cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-        n = 4;
-        min = 0x10000;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if ((size_t)(end - p) < n)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-        cp = cp << 6 | (p[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return n;
 }
 
 /* s->p at the opening quote. */
@@ -131,7 +88,7 @@ static int scan_string(scanner_t *s) {
         }
         if (c < 0x20)
             return fail(s, "control character in string");
-        size_t n = utf8_len(s->p, s->end);
+        size_t n = smg_utf8_valid_at((const char *)s->p, (size_t)(s->end - s->p), NULL);
         if (!n)
             return fail(s, "invalid UTF-8 in string");
         s->p += n;
@@ -190,7 +147,7 @@ static int key_equals(const unsigned char *k, size_t klen, const char *want) {
             case 'u': {
                 unsigned v = 0;
                 for (int i = 1; i <= 4; i++)
-                    v = v << 4 | (unsigned)hexval(p[i]);
+                    v = v << 4 | (unsigned)smg_hex_digit(p[i]);
                 if (v >= 0x80)
                     return 0; /* wanted keys are ASCII */
                 ch = v;
@@ -371,31 +328,6 @@ int smg_json_scan_top(smg_str_t doc, const char *const *want, size_t nwant, smg_
     return SMG_OK;
 }
 
-static int put_utf8(smg_buf_t *out, unsigned cp) {
-    char b[4];
-    size_t n;
-    if (cp < 0x80) {
-        b[0] = (char)cp;
-        n = 1;
-    } else if (cp < 0x800) {
-        b[0] = (char)(0xC0 | cp >> 6);
-        b[1] = (char)(0x80 | (cp & 0x3F));
-        n = 2;
-    } else if (cp < 0x10000) {
-        b[0] = (char)(0xE0 | cp >> 12);
-        b[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        b[2] = (char)(0x80 | (cp & 0x3F));
-        n = 3;
-    } else {
-        b[0] = (char)(0xF0 | cp >> 18);
-        b[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        b[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        b[3] = (char)(0x80 | (cp & 0x3F));
-        n = 4;
-    }
-    return smg_buf_append(out, b, n);
-}
-
 int smg_json_unescape(smg_str_t raw, smg_buf_t *out) {
     if (raw.len < 2)
         return SMG_EINVAL;
@@ -421,15 +353,16 @@ int smg_json_unescape(smg_str_t raw, smg_buf_t *out) {
         case 'u': {
             unsigned v = 0;
             for (int i = 0; i < 4 && q < e; i++)
-                v = v << 4 | (unsigned)hexval(*q++);
+                v = v << 4 | (unsigned)smg_hex_digit(*q++);
             if (v >= 0xD800 && v <= 0xDBFF && e - q >= 6) {
                 unsigned lo = 0;
                 q += 2;
                 for (int i = 0; i < 4; i++)
-                    lo = lo << 4 | (unsigned)hexval(*q++);
+                    lo = lo << 4 | (unsigned)smg_hex_digit(*q++);
                 v = 0x10000 + ((v - 0xD800) << 10) + (lo - 0xDC00);
             }
-            rc = put_utf8(out, v);
+            char u[4];
+            rc = smg_buf_append(out, u, smg_utf8_put(v, u));
             break;
         }
         default: rc = smg_buf_append_byte(out, (char)c); break;

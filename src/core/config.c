@@ -886,11 +886,21 @@ static const char *section_of(const smg_opt_t *o) {
 }
 
 /* Whether section s was already listed before option index i. */
-static bool section_seen_before(const smg_opt_t *table, size_t i, const char *s) {
+/* True when o is listed (not hidden) under section s. */
+static bool listed_in(const smg_opt_t *o, const char *s) {
+    return !(o->flags & SMG_OPTF_HIDDEN) && strcmp(section_of(o), s) == 0;
+}
+
+/* The section that table[i] opens in help output (it is the section's first
+ * listed option), or NULL when it is hidden or its section came earlier. */
+static const char *section_opened_by(const smg_opt_t *table, size_t i) {
+    if (table[i].flags & SMG_OPTF_HIDDEN)
+        return NULL;
+    const char *s = section_of(&table[i]);
     for (size_t j = 0; j < i; j++)
-        if (!(table[j].flags & SMG_OPTF_HIDDEN) && strcmp(section_of(&table[j]), s) == 0)
-            return true;
-    return false;
+        if (listed_in(&table[j], s))
+            return NULL;
+    return s;
 }
 
 /* Default as shown to people, into out; "" when there is nothing worth showing. */
@@ -941,15 +951,13 @@ static void wrap(FILE *out, const char *text, int indent) {
 
 void smg_config_help(const smg_opt_t *table, size_t n, FILE *out) {
     for (size_t i = 0; i < n; i++) {
-        if (table[i].flags & SMG_OPTF_HIDDEN)
-            continue;
-        const char *sec = section_of(&table[i]);
-        if (section_seen_before(table, i, sec))
+        const char *sec = section_opened_by(table, i);
+        if (!sec)
             continue;
         fprintf(out, "%s:\n", sec);
         for (size_t j = i; j < n; j++) {
             const smg_opt_t *o = &table[j];
-            if ((o->flags & SMG_OPTF_HIDDEN) || strcmp(section_of(o), sec) != 0)
+            if (!listed_in(o, sec))
                 continue;
             const char *mv = metavar(o);
             fprintf(out, "  --%s%s%s\n", o->name, *mv ? " " : "", mv);
@@ -982,15 +990,13 @@ static void md_cell(FILE *out, const char *s) {
 
 void smg_config_markdown(const smg_opt_t *table, size_t n, FILE *out) {
     for (size_t i = 0; i < n; i++) {
-        if (table[i].flags & SMG_OPTF_HIDDEN)
-            continue;
-        const char *sec = section_of(&table[i]);
-        if (section_seen_before(table, i, sec))
+        const char *sec = section_opened_by(table, i);
+        if (!sec)
             continue;
         fprintf(out, "## %s\n\n| Flag | Type | Default | Description |\n|---|---|---|---|\n", sec);
         for (size_t j = i; j < n; j++) {
             const smg_opt_t *o = &table[j];
-            if ((o->flags & SMG_OPTF_HIDDEN) || strcmp(section_of(o), sec) != 0)
+            if (!listed_in(o, sec))
                 continue;
             const char *mv = metavar(o);
             fprintf(out, "| `--%s%s", o->name, *mv ? " " : "");

@@ -40,5 +40,15 @@ bool smg_str_to_u64(smg_str_t s, unsigned long long max, unsigned long long *out
 char *smg_str_dup(smg_str_t s);
 /* Find the first occurrence of needle; returns offset or (size_t)-1. */
 size_t smg_str_find(smg_str_t hay, smg_str_t needle);
+/* Value 0..15 of an ASCII hex digit (either case), or -1 for any other byte. */
+static inline int smg_hex_digit(unsigned char c) {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
 
 #endif

@@ -80,23 +80,13 @@ static int read_line(FILE *f, smg_buf_t *b) {
     return got ? 0 : 1;
 }
 
-static int hexval(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* \uXXXX at p (6 bytes available) -> value, or -1. */
 static long uescape(const char *p, size_t left) {
     if (left < 6 || p[0] != '\\' || p[1] != 'u')
         return -1;
     long v = 0;
     for (int i = 2; i < 6; i++) {
-        int h = hexval(p[i]);
+        int h = smg_hex_digit((unsigned char)p[i]);
         if (h < 0)
             return -1;
         v = v * 16 + h;

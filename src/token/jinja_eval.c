@@ -176,6 +176,14 @@ smg__jv_t *smg__jarg(smg__jargs_t *a, uint32_t i, const char *name) {
 
 static void exec_list(smg__jctx_t *c, smg__jscope_t *s, const smg__jnodes_t *l);
 
+/* True when name is one of the macro's declared parameters. */
+static bool is_param(const smg__jnodes_t *params, smg_str_t name) {
+    for (uint32_t i = 0; i < params->n; i++)
+        if (smg_str_eq(params->v[i]->s, name))
+            return true;
+    return false;
+}
+
 static smg__jv_t call_macro(smg__jctx_t *c, smg__jfunc_t *fn, smg__jargs_t *a,
                             smg__jfunc_t *caller, uint32_t line) {
     if (++c->call_depth > c->lim.max_call_depth)
@@ -214,25 +222,15 @@ static smg__jv_t call_macro(smg__jctx_t *c, smg__jfunc_t *fn, smg__jargs_t *a,
     if (uses_kwargs) {
         smg__jdict_t *kw = smg__jdict_new(c, 0);
         if (a->kw)
-            for (uint32_t k = 0; k < a->kw->n; k++) {
-                bool is_param = false;
-                for (uint32_t i = 0; i < params->n; i++)
-                    if (smg_str_eq(params->v[i]->s, a->kw->k[k]))
-                        is_param = true;
-                if (!is_param)
+            for (uint32_t k = 0; k < a->kw->n; k++)
+                if (!is_param(params, a->kw->k[k]))
                     smg__jdict_set(c, kw, a->kw->k[k], a->kw->v[k]);
-            }
         scope_set(c, ms, JSYM_KWARGS, (smg__jv_t){.t = JV_DICT, .u.d = kw});
     } else if (a->kw && a->kw->n > used_kw) {
-        for (uint32_t k = 0; k < a->kw->n; k++) {
-            bool is_param = false;
-            for (uint32_t i = 0; i < params->n; i++)
-                if (smg_str_eq(params->v[i]->s, a->kw->k[k]))
-                    is_param = true;
-            if (!is_param)
+        for (uint32_t k = 0; k < a->kw->n; k++)
+            if (!is_param(params, a->kw->k[k]))
                 smg__jfail(c, line, SMG_EINVAL, "macro %.*s takes no keyword argument '%.*s'",
                            SMG_STR_FMT(fn->name), SMG_STR_FMT(a->kw->k[k]));
-        }
     }
     if (uses_varargs) {
         smg__jlist_t *l = smg__jlist_new(c, 0);
@@ -797,29 +795,10 @@ static void bind_target(smg__jctx_t *c, smg__jscope_t *s, const smg__jnode_t *ta
 }
 
 static smg__jlist_t *iter_items(smg__jctx_t *c, smg__jv_t v, uint32_t line) {
-    switch (v.t) {
-    case JV_LIST: return v.u.l;
-    case JV_DICT: {
-        smg__jlist_t *l = smg__jlist_new(c, v.u.d->n);
-        for (uint32_t i = 0; i < v.u.d->n; i++)
-            l->v[l->n++] = smg__jv_str(v.u.d->k[i].ptr, v.u.d->k[i].len);
-        return l;
-    }
-    case JV_STR: {
-        smg__jlist_t *l = smg__jlist_new(c, 0);
-        size_t i = 0;
-        int32_t cp;
-        while (i < v.u.s.n) {
-            size_t k = smg__u8_dec(v.u.s.p + i, v.u.s.n - i, &cp);
-            smg__jlist_push(c, l, smg__jv_str(v.u.s.p + i, k));
-            i += k;
-        }
-        return l;
-    }
-    case JV_UNDEF: return smg__jlist_new(c, 0);
-    default:
+    smg__jlist_t *l = smg__jv_items(c, v);
+    if (!l)
         smg__jfail(c, line, SMG_EINVAL, "cannot iterate over a %s", smg__jv_type_name(v));
-    }
+    return l;
 }
 
 static void exec_for(smg__jctx_t *c, smg__jscope_t *s, const smg__jnode_t *n) {

@@ -309,28 +309,10 @@ static smg__jv_t str_format(smg__jctx_t *c, smg_str_t f, smg__jargs_t *a, uint32
 /* ---- list helpers --------------------------------------------------------- */
 
 static smg__jlist_t *as_list(smg__jctx_t *c, smg__jv_t v, const char *what, uint32_t line) {
-    switch (v.t) {
-    case JV_LIST: return v.u.l;
-    case JV_UNDEF: return smg__jlist_new(c, 0);
-    case JV_DICT: {
-        smg__jlist_t *l = smg__jlist_new(c, v.u.d->n);
-        for (uint32_t i = 0; i < v.u.d->n; i++)
-            l->v[l->n++] = smg__jv_str(v.u.d->k[i].ptr, v.u.d->k[i].len);
-        return l;
-    }
-    case JV_STR: {
-        smg__jlist_t *l = smg__jlist_new(c, 0);
-        size_t i = 0;
-        int32_t cp;
-        while (i < v.u.s.n) {
-            size_t k = smg__u8_dec(v.u.s.p + i, v.u.s.n - i, &cp);
-            smg__jlist_push(c, l, smg__jv_str(v.u.s.p + i, k));
-            i += k;
-        }
-        return l;
-    }
-    default: FAIL("%s expects a sequence, got %s", what, smg__jv_type_name(v));
-    }
+    smg__jlist_t *l = smg__jv_items(c, v);
+    if (!l)
+        FAIL("%s expects a sequence, got %s", what, smg__jv_type_name(v));
+    return l;
 }
 
 /* Dotted attribute path ("a.b.0") as used by sort/map/selectattr. */

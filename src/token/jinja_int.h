@@ -256,6 +256,11 @@ smg__jv_t smg__jv_strdup(smg__jctx_t *c, const char *p, size_t n);
 smg__jlist_t *smg__jlist_new(smg__jctx_t *c, uint32_t cap);
 void smg__jlist_push(smg__jctx_t *c, smg__jlist_t *l, smg__jv_t v);
 smg__jv_t smg__jv_list(smg__jlist_t *l);
+/* The items a for loop or a list filter walks, as Python's iter() yields them:
+ * a list itself (not copied), a dict's keys, a string's code points as
+ * one-character strings (views into the string), undefined as an empty list.
+ * NULL for any other type: the caller fails with its own message. */
+smg__jlist_t *smg__jv_items(smg__jctx_t *c, smg__jv_t v);
 smg__jdict_t *smg__jdict_new(smg__jctx_t *c, uint32_t cap);
 /* Insert or replace. */
 void smg__jdict_set(smg__jctx_t *c, smg__jdict_t *d, smg_str_t k, smg__jv_t v);

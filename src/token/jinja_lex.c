@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/assert.h"
+#include "core/utf8.h"
 #include "token/jinja_int.h"
 
 size_t smg__js_space_len(const char *p, size_t avail) {
@@ -218,31 +219,6 @@ static inline char at(const lexer_t *L, size_t i) {
     return i < L->s.n ? L->s.p[i] : '\0';
 }
 
-static void put_utf8(char *o, size_t *k, uint32_t cp) {
-    if (cp < 0x80) {
-        o[(*k)++] = (char)cp;
-    } else if (cp < 0x800) {
-        o[(*k)++] = (char)(0xC0 | (cp >> 6));
-        o[(*k)++] = (char)(0x80 | (cp & 0x3F));
-    } else {
-        if (cp >= 0xD800 && cp <= 0xDFFF)
-            cp = 0xFFFD; /* a lone surrogate cannot be UTF-8 */
-        o[(*k)++] = (char)(0xE0 | (cp >> 12));
-        o[(*k)++] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        o[(*k)++] = (char)(0x80 | (cp & 0x3F));
-    }
-}
-
-static int hexval(char c) {
-    if (is_digit(c))
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* A quoted string literal starting after the opening quote. */
 static void lex_string(lexer_t *L, char q, uint32_t line) {
     /* the unescaped text is never longer than the raw text up to the closing quote */
@@ -271,14 +247,16 @@ static void lex_string(lexer_t *L, char q, uint32_t line) {
                 size_t hl = e == 'x' ? 2 : 4;
                 uint32_t cp = 0;
                 for (size_t h = 0; h < hl; h++) {
-                    int v = hexval(at(L, L->pos + h));
+                    int v = smg_hex_digit((unsigned char)at(L, L->pos + h));
                     if (v < 0 || L->pos + h >= L->s.n)
                         smg__jfail_jmp(L->j, line, SMG_EPARSE,
                                        "invalid hexadecimal escape sequence in a string literal");
                     cp = cp * 16 + (uint32_t)v;
                 }
                 L->pos += hl;
-                put_utf8(o, &k, cp);
+                if (cp >= 0xD800 && cp <= 0xDFFF)
+                    cp = 0xFFFD; /* a lone surrogate cannot be UTF-8 */
+                k += smg_utf8_put(cp, o + k);
                 continue;
             }
             char r;

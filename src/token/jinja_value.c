@@ -130,6 +130,31 @@ smg__jv_t smg__jv_list(smg__jlist_t *l) {
     return (smg__jv_t){.t = JV_LIST, .u.l = l};
 }
 
+smg__jlist_t *smg__jv_items(smg__jctx_t *c, smg__jv_t v) {
+    switch (v.t) {
+    case JV_LIST: return v.u.l;
+    case JV_UNDEF: return smg__jlist_new(c, 0);
+    case JV_DICT: {
+        smg__jlist_t *l = smg__jlist_new(c, v.u.d->n);
+        for (uint32_t i = 0; i < v.u.d->n; i++)
+            l->v[l->n++] = smg__jv_str(v.u.d->k[i].ptr, v.u.d->k[i].len);
+        return l;
+    }
+    case JV_STR: {
+        smg__jlist_t *l = smg__jlist_new(c, 0);
+        size_t i = 0;
+        int32_t cp;
+        while (i < v.u.s.n) {
+            size_t k = smg__u8_dec(v.u.s.p + i, v.u.s.n - i, &cp);
+            smg__jlist_push(c, l, smg__jv_str(v.u.s.p + i, k));
+            i += k;
+        }
+        return l;
+    }
+    default: return NULL;
+    }
+}
+
 smg__jdict_t *smg__jdict_new(smg__jctx_t *c, uint32_t cap) {
     smg__jdict_t *d = smg__jalloc(c, sizeof *d);
     d->n = 0;

@@ -304,7 +304,7 @@ static int bpe(const smg_tok_t *tok, const char *s, size_t n, smg_tok_ids_t *out
             return rc;
         for (size_t i = 0; i < n; i++) {
             char t[4];
-            size_t k = smg__tok_utf8_put(smg__tok_byte_to_cp((uint8_t)s[i]), t);
+            size_t k = smg_utf8_put(smg__tok_byte_to_cp((uint8_t)s[i]), t);
             if ((rc = smg_buf_append(&conv, t, k))) {
                 smg_buf_free(&conv);
                 return rc;

@@ -11,6 +11,7 @@
 #include "core/buf.h"
 #include "core/status.h"
 #include "core/str.h"
+#include "core/utf8.h"
 #include "token/tok_tokenizer.h"
 
 #define SMG__TOK_NONE UINT32_MAX
@@ -22,8 +23,6 @@
 size_t smg__tok_utf8_next(const char *p, size_t n, uint32_t *cp);
 /* Length of the code point ending at p[n-1] (n > 0, valid UTF-8). */
 size_t smg__tok_utf8_prev_len(const char *p, size_t n);
-/* Encode cp into out (4 bytes room); returns the length. */
-size_t smg__tok_utf8_put(uint32_t cp, char *out);
 /* True when the bytes are valid UTF-8. */
 bool smg__tok_utf8_valid(const char *p, size_t n);
 /* Append p with every maximal invalid subpart replaced by U+FFFD (WHATWG /

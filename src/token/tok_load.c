@@ -805,7 +805,7 @@ int smg__tok_finish_load(smg_tok_t *tok, char *err, size_t errlen) {
         m->byte_ids_ok = true;
         for (int b = 0; b < 256; b++) {
             char t[4];
-            size_t k = smg__tok_utf8_put(smg__tok_byte_to_cp((uint8_t)b), t);
+            size_t k = smg_utf8_put(smg__tok_byte_to_cp((uint8_t)b), t);
             if (!smg__tok_smap_get(&m->vocab, t, k, &m->byte_ids[b]))
                 m->byte_ids_ok = false;
         }

@@ -31,7 +31,7 @@ static int unicode_form(const char *in, size_t n, int opts, smg_buf_t *out) {
 
 static int put_cp(smg_buf_t *out, uint32_t cp) {
     char tmp[4];
-    return smg_buf_append(out, tmp, smg__tok_utf8_put(cp, tmp));
+    return smg_buf_append(out, tmp, smg_utf8_put(cp, tmp));
 }
 
 static int lowercase(const char *in, size_t n, smg_buf_t *out) {

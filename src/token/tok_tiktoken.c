@@ -74,7 +74,7 @@ static int to_bytelevel(const char *p, size_t n, smg_buf_t *out) {
     smg_buf_reset(out);
     for (size_t i = 0; i < n; i++) {
         char u[4];
-        int rc = smg_buf_append(out, u, smg__tok_utf8_put(smg__tok_byte_to_cp((uint8_t)p[i]), u));
+        int rc = smg_buf_append(out, u, smg_utf8_put(smg__tok_byte_to_cp((uint8_t)p[i]), u));
         if (rc)
             return rc;
     }

@@ -52,72 +52,6 @@ size_t smg__tok_utf8_prev_len(const char *p, size_t n) {
     return k;
 }
 
-size_t smg__tok_utf8_put(uint32_t cp, char *out) {
-    unsigned char *o = (unsigned char *)out;
-    if (cp < 0x80) {
-        o[0] = (unsigned char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (unsigned char)(0xC0 | (cp >> 6));
-        o[1] = (unsigned char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (unsigned char)(0xE0 | (cp >> 12));
-        o[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-        o[2] = (unsigned char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (unsigned char)(0xF0 | (cp >> 18));
-    o[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
-    o[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-    o[3] = (unsigned char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
-/* Length of the valid sequence at s (1..4), or 0 with *bad set to the length
- * of the maximal invalid subpart (>= 1). */
-static size_t utf8_valid_at(const unsigned char *s, size_t n, size_t *bad) {
-    unsigned c = s[0];
-    if (c < 0x80)
-        return 1;
-    size_t need;
-    unsigned lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF)
-        need = 1;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        need = 2;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        need = 3;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;
-    } else {
-        *bad = 1;
-        return 0;
-    }
-    size_t i = 1;
-    for (; i <= need; i++) {
-        if (i >= n) {
-            *bad = i;
-            return 0;
-        }
-        unsigned b = s[i];
-        unsigned l = i == 1 ? lo : 0x80, h = i == 1 ? hi : 0xBF;
-        if (b < l || b > h) {
-            *bad = i;
-            return 0;
-        }
-    }
-    return need + 1;
-}
-
 bool smg__tok_utf8_valid(const char *p, size_t n) {
     const unsigned char *s = (const unsigned char *)p;
     size_t i = 0;
@@ -126,7 +60,7 @@ bool smg__tok_utf8_valid(const char *p, size_t n) {
             i++;
             continue;
         }
-        size_t bad, k = utf8_valid_at(s + i, n - i, &bad);
+        size_t k = smg_utf8_valid_at(p + i, n - i, NULL);
         if (!k)
             return false;
         i += k;
@@ -143,7 +77,7 @@ int smg__tok_utf8_lossy(const char *p, size_t n, smg_buf_t *out) {
             i++;
             continue;
         }
-        size_t bad, k = utf8_valid_at(s + i, n - i, &bad);
+        size_t bad, k = smg_utf8_valid_at(p + i, n - i, &bad);
         if (k) {
             i += k;
             continue;

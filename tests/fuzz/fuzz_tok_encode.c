@@ -39,7 +39,7 @@ static smg_tok_t *build_bytelevel(void) {
                 "\"model\":{\"type\":\"BPE\",\"ignore_merges\":true,\"vocab\":{");
     for (int i = 0; i < 256; i++) {
         char u[8];
-        size_t k = smg__tok_utf8_put(smg__tok_byte_to_cp((uint8_t)i), u);
+        size_t k = smg_utf8_put(smg__tok_byte_to_cp((uint8_t)i), u);
         u[k] = 0;
         if (smg_buf_appendf(&b, "%s\"", i ? "," : "") || smg_buf_append_json_escaped(&b, smg_str(u, k)) ||
             smg_buf_appendf(&b, "\":%d", i))

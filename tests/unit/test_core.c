@@ -3,6 +3,7 @@
 #include "core/log.h"
 #include "core/status.h"
 #include "core/str.h"
+#include "core/utf8.h"
 #include "unit.h"
 
 TEST(buf_cap_refuses_growth) {
@@ -59,6 +60,77 @@ TEST(str_helpers) {
     EXPECT(!smg_str_to_u64(SMG_STR("101"), 100, &v));
     EXPECT_EQ_INT(smg_str_find(SMG_STR("abcabd"), SMG_STR("abd")), 3);
     EXPECT_EQ_INT(smg_str_find(SMG_STR("abc"), SMG_STR("abd")), -1);
+}
+
+TEST(hex_digit_values) {
+    EXPECT_EQ_INT(smg_hex_digit('0'), 0);
+    EXPECT_EQ_INT(smg_hex_digit('9'), 9);
+    EXPECT_EQ_INT(smg_hex_digit('a'), 10);
+    EXPECT_EQ_INT(smg_hex_digit('F'), 15);
+    EXPECT_EQ_INT(smg_hex_digit('g'), -1);
+    EXPECT_EQ_INT(smg_hex_digit('G'), -1);
+    EXPECT_EQ_INT(smg_hex_digit('/'), -1);
+    EXPECT_EQ_INT(smg_hex_digit(':'), -1);
+    EXPECT_EQ_INT(smg_hex_digit(0xC6), -1);
+}
+
+/* Encodings from RFC 3629 §7 and the Unicode boundaries of each length. */
+TEST(utf8_put_lengths) {
+    static const struct {
+        uint32_t cp;
+        const char *utf8;
+    } v[] = {
+        {0x24, "$"},          {0x7F, "\x7F"},         {0x80, "\xC2\x80"},
+        {0xA2, "\xC2\xA2"},   {0x7FF, "\xDF\xBF"},     {0x800, "\xE0\xA0\x80"},
+        {0x20AC, "\xE2\x82\xAC"}, {0xFFFF, "\xEF\xBF\xBF"}, {0x10000, "\xF0\x90\x80\x80"},
+        {0x10348, "\xF0\x90\x8D\x88"}, {0x10FFFF, "\xF4\x8F\xBF\xBF"},
+    };
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        char out[4];
+        size_t n = smg_utf8_put(v[i].cp, out);
+        EXPECT_EQ_MEM(out, n, v[i].utf8);
+    }
+    EXPECT_EQ_INT(smg_utf8_put(0x0, (char[4]){0}), 1);
+}
+
+/* Ill-formed sequences and their maximal subparts (Unicode §3.9, Table 3-8). */
+TEST(utf8_valid_at_subparts) {
+    static const struct {
+        const char *s;
+        size_t len, bad;
+    } v[] = {
+        {"A", 1, 0},           {"\xC2\xA2", 2, 0},     {"\xED\x9F\xBF", 3, 0},
+        {"\xF4\x8F\xBF\xBF", 4, 0}, {"\x80", 0, 1},   {"\xC0\xAF", 0, 1},
+        {"\xC1\xBF", 0, 1},     {"\xE0\x80\x80", 0, 1}, {"\xED\xA0\x80", 0, 1},
+        {"\xF0\x80\x80\x80", 0, 1}, {"\xF4\x90\x80\x80", 0, 1}, {"\xF5\x80", 0, 1},
+        {"\xE1\x80\x41", 0, 2}, {"\xF1\x80\x80\x41", 0, 3}, {"\xF1\x80\x80", 0, 3},
+        {"\xC2", 0, 1},
+    };
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        size_t bad = 0;
+        size_t got = smg_utf8_valid_at(v[i].s, strlen(v[i].s), &bad);
+        if (got != v[i].len || (got == 0 && bad != v[i].bad))
+            fprintf(stderr, "  case %zu: len %zu bad %zu\n", i, got, bad);
+        EXPECT_EQ_INT(got, v[i].len);
+        if (!got)
+            EXPECT_EQ_INT(bad, v[i].bad);
+    }
+    EXPECT_EQ_INT(smg_utf8_valid_at("\xE2\x82\xAC", 3, NULL), 3);
+    EXPECT_EQ_INT(smg_utf8_valid_at("\xE2\x82\xAC", 2, NULL), 0);
+}
+
+/* Every scalar value round-trips; every surrogate's encoding is refused. */
+TEST(utf8_put_then_valid_every_code_point) {
+    for (uint32_t cp = 0; cp <= 0x10FFFF; cp++) {
+        char out[4];
+        size_t n = smg_utf8_put(cp, out), bad = 0;
+        size_t want = (cp >= 0xD800 && cp <= 0xDFFF) ? 0 : n;
+        if (smg_utf8_valid_at(out, n, &bad) != want) {
+            EXPECT_EQ_INT(smg_utf8_valid_at(out, n, &bad), want);
+            EXPECT_EQ_INT(cp, -1);
+            return;
+        }
+    }
 }
 
 TEST(status_names) {
