@@ -1,5 +1,6 @@
 #include "api/json_scan.h"
 
+#include <stdint.h>
 #include <string.h>
 
 typedef struct {
@@ -83,11 +84,29 @@ static size_t utf8_len(const unsigned char *p, const unsigned char *end) {
     return n;
 }
 
+/* Non-zero when the 8 bytes of w may hold a byte that ends the plain-ASCII
+ * fast path of scan_string: '"', '\\', a control byte (< 0x20) or a byte
+ * >= 0x80. Never zero when one is there (a borrow in the subtractions can
+ * only flag extra bytes above a real one), so a word that passes is plain. */
+static inline uint64_t string_special(uint64_t w) {
+    const uint64_t ones = 0x0101010101010101ull, hi = 0x8080808080808080ull;
+    uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+    return (((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w) | w) & hi;
+}
+
 /* s->p at the opening quote. */
 static int scan_string(scanner_t *s) {
     s->p++;
     for (;;) {
-        /* fast path over plain ASCII */
+        /* fast path over plain ASCII: a word at a time, then byte by byte
+         * up to the first byte that needs a look */
+        while (s->end - s->p >= 8) {
+            uint64_t w;
+            memcpy(&w, s->p, 8);
+            if (string_special(w))
+                break;
+            s->p += 8;
+        }
         while (s->p < s->end && *s->p >= 0x20 && *s->p < 0x80 && *s->p != '"' && *s->p != '\\')
             s->p++;
         if (s->p >= s->end)
