@@ -112,8 +112,15 @@ int smg_metrics_init(void) {
 static smg_str_t status_text(int status, char *out) {
     if (status < 0 || status > 999)
         status = 0;
-    int n = snprintf(out, 8, "%d", status);
-    return smg_str(out, (size_t)n);
+    /* hot path (three calls per request): no printf */
+    size_t n = 0;
+    if (status >= 100)
+        out[n++] = (char)('0' + status / 100);
+    if (status >= 10)
+        out[n++] = (char)('0' + status / 10 % 10);
+    out[n++] = (char)('0' + status % 10);
+    out[n] = '\0';
+    return smg_str(out, n);
 }
 
 void smg_metrics_http_request(smg_str_t method, smg_str_t path, int status, smg_str_t error_code,

@@ -297,6 +297,10 @@ __attribute__((format(printf, 4, 5))) static void req_set_result(smg_upstream_re
                                                                  int status, const char *fmt, ...) {
     req->res.error = err;
     req->res.status = status;
+    if (err == SMG_UP_OK) { /* every successful request: no printf */
+        memcpy(req->msg, "ok", 3);
+        return;
+    }
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(req->msg, sizeof req->msg, fmt, ap);

@@ -578,6 +578,27 @@ static const char *strict_check(const char *text) {
     return NULL;
 }
 
+/* Status codes become label text without printf: every width, and values
+ * outside 0..999 as "0". */
+TEST(status_code_labels) {
+    EXPECT_EQ_INT(smg_metrics_init(), SMG_OK);
+    static const int codes[] = {0, 7, 42, 100, 200, 404, 999, 1000, -5};
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
+        smg_metrics_upstream_response(codes[i], S("x"));
+    char *out = render();
+    static const char *const want[] = {"0", "7", "42", "100", "200", "404", "999"};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        char line[160];
+        snprintf(line, sizeof line,
+                 "smg_router_upstream_responses_total{status_code=\"%s\",error_code=\"x\"} %d\n",
+                 want[i], i == 0 ? 3 : 1);
+        if (!strstr(out, line))
+            fprintf(stderr, "  missing: %s", line);
+        EXPECT(strstr(out, line) != NULL);
+    }
+    free(out);
+}
+
 TEST(full_output_passes_strict_check) {
     EXPECT_EQ_INT(smg_metrics_init(), SMG_OK);
     smg_metrics_request_done(&(smg_metrics_request_t){.route = S("/v1/completions"),
