@@ -75,18 +75,18 @@ TEST(scan_depth_cap) {
     EXPECT_EQ_STR(info.error, "nesting too deep");
 }
 
-/* The string scanner skips plain ASCII a word at a time: every byte value,
- * at every offset of a word, must still be seen. One byte c sits in a long
- * plain string; the document is valid exactly when c may appear raw in a
+/* The string scanner skips plain ASCII 16 or 8 bytes at a time: every byte
+ * value, at every offset of a block, must still be seen. One byte c sits in a
+ * long plain string; the document is valid exactly when c may appear raw in a
  * JSON string (0x20..0x7f other than '"' and '\\'; any byte >= 0x80 alone
  * is invalid UTF-8). Also a valid 2-byte UTF-8 character and a valid escape
  * at each offset. */
 TEST(scan_string_every_byte_at_every_offset) {
-    char doc[64];
+    char doc[96];
     smg_json_field_t f[2];
     smg_json_scan_info_t info;
     for (int c = 0; c < 256; c++) {
-        for (size_t off = 0; off < 17; off++) {
+        for (size_t off = 0; off < 49; off++) {
             size_t n = 0;
             doc[n++] = '"';
             for (size_t i = 0; i < off; i++)
@@ -101,7 +101,8 @@ TEST(scan_string_every_byte_at_every_offset) {
                 fprintf(stderr, "  byte 0x%02x at offset %zu: rc %d\n", c, off, rc);
             EXPECT_EQ_INT(rc, valid ? SMG_OK : SMG_EPARSE);
             if (!valid)
-                EXPECT_EQ_INT((int)info.error_offset, (int)(c == '"' || c == '\\' ? off + 2 : off + 1));
+                EXPECT_EQ_INT((int)info.error_offset,
+                              (int)(c == '"' || c == '\\' ? off + 2 : off + 1));
         }
     }
     for (size_t off = 0; off < 17; off++) {
