@@ -1,6 +1,10 @@
 #include "api/json_scan.h"
 
+#include <stdint.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "core/utf8.h"
 
@@ -40,11 +44,53 @@ static int read_hex4(scanner_t *s, unsigned *out) {
     return 0;
 }
 
+/* Non-zero when the 8 bytes of w may hold a byte that ends the plain-ASCII
+ * fast path of scan_string: '"', '\\', a control byte (< 0x20) or a byte
+ * >= 0x80. Never zero when one is there (a borrow in the subtractions can
+ * only flag extra bytes above a real one), so a word that passes is plain,
+ * and the lowest flagged byte is always a real one. */
+static inline uint64_t string_special(uint64_t w) {
+    const uint64_t ones = 0x0101010101010101ull, hi = 0x8080808080808080ull;
+    uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+    return (((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w) | w) & hi;
+}
+
 /* s->p at the opening quote. */
 static int scan_string(scanner_t *s) {
     s->p++;
     for (;;) {
-        /* fast path over plain ASCII */
+        /* fast path over plain ASCII: a word at a time, then byte by byte
+         * up to the first byte that needs a look */
+#ifdef __SSE2__
+        /* 16 bytes at a time: '"', '\\', and (signed compare) bytes < 0x20
+         * or >= 0x80 */
+        while (s->end - s->p >= 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)s->p);
+            __m128i sp = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                                   _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+                                      _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)));
+            unsigned m = (unsigned)_mm_movemask_epi8(sp);
+            if (m) {
+                s->p += __builtin_ctz(m);
+                break;
+            }
+            s->p += 16;
+        }
+#endif
+        while (s->end - s->p >= 8) {
+            uint64_t w;
+            memcpy(&w, s->p, 8);
+            uint64_t m = string_special(w);
+            if (m) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+                /* the lowest flagged byte is a real one (borrows only go up):
+                 * go straight to it */
+                s->p += (unsigned)__builtin_ctzll(m) >> 3;
+#endif
+                break;
+            }
+            s->p += 8;
+        }
         while (s->p < s->end && *s->p >= 0x20 && *s->p < 0x80 && *s->p != '"' && *s->p != '\\')
             s->p++;
         if (s->p >= s->end)

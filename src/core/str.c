@@ -1,17 +1,44 @@
 #include "core/str.h"
 
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 static inline unsigned char lower(unsigned char c) {
     return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
 }
 
+/* 8 bytes at a time: equal words pass at once; words that differ only in
+ * bit 5 (0x20) of some bytes pass when each such byte is an ASCII letter. */
+static inline bool word_eq_nocase(uint64_t wa, uint64_t wb) {
+    const uint64_t ones = 0x0101010101010101ull, hi = 0x8080808080808080ull;
+    uint64_t x = wa ^ wb;
+    if (x == 0)
+        return true;
+    if (x & ~(ones * 0x20))
+        return false;
+    uint64_t la = wa | (ones * 0x20), l7 = la & ~hi;
+    /* high bit of each byte of la in 'a'..'z' (7-bit sums: no carry between bytes) */
+    uint64_t letter = (l7 + ones * 0x1f) & ~(l7 + ones * 0x05) & ~la & hi;
+    return ((x << 2) & ~letter) == 0; /* bit 5 moved to bit 7 */
+}
+
 bool smg_str_eq_nocase(smg_str_t a, smg_str_t b) {
     if (a.len != b.len)
         return false;
-    for (size_t i = 0; i < a.len; i++)
-        if (lower((unsigned char)a.ptr[i]) != lower((unsigned char)b.ptr[i]))
+    size_t i = 0;
+    for (; i + 8 <= a.len; i += 8) {
+        uint64_t wa, wb;
+        memcpy(&wa, a.ptr + i, 8);
+        memcpy(&wb, b.ptr + i, 8);
+        if (!word_eq_nocase(wa, wb))
             return false;
+    }
+    for (; i < a.len; i++) {
+        unsigned char ca = (unsigned char)a.ptr[i], cb = (unsigned char)b.ptr[i];
+        if (ca != cb && lower(ca) != lower(cb))
+            return false;
+    }
     return true;
 }
 

@@ -3,6 +3,7 @@
  * forward the request unchanged, relay the answer chunk by chunk with
  * backpressure, retry on another worker when the upstream failed before any
  * byte reached the client, and account for the request once at the end. */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +21,11 @@
 #define SMG_PROXY_MAX_EXCLUDED 8
 #define SMG_PROXY_MAX_UP_HEADERS 24
 #define SMG_PROXY_MAX_RESP_HEADERS 48
+/* Relayed response headers up to this many bytes are kept inside proxy_t
+ * (no allocation); larger sets go to hdr_store. */
+#define SMG_PROXY_INLINE_HDR_BYTES 1024
+/* Upstream targets (base path + URL) up to this size are built on the stack. */
+#define SMG_PROXY_INLINE_PATH 512
 
 typedef enum { RESP_NONE, RESP_BUFFERED, RESP_STREAMING } resp_mode_t;
 
@@ -27,7 +33,6 @@ typedef struct proxy_s {
     smg_gw_t *gw;
     smg_http_req_t *req;
     const smg_route_t *route;
-    char reqid[160];
     smg_str_t model;
     smg_buf_t model_buf;
     bool client_stream;
@@ -38,9 +43,7 @@ typedef struct proxy_s {
     int nexcluded;
     int attempts;
     smg_upstream_req_t *up;
-    smg_http_header_t up_hdrs[SMG_PROXY_MAX_UP_HEADERS];
     size_t nup;
-    char auth[300];
     smg_buf_t path;
     int up_status;
     resp_mode_t mode;
@@ -49,13 +52,29 @@ typedef struct proxy_s {
     bool paused;
     smg_buf_t body;
     smg_buf_t hdr_store;
-    smg_http_header_t resp_hdrs[SMG_PROXY_MAX_RESP_HEADERS];
     size_t nresp;
     uint64_t t_first_byte;
     uint64_t bytes_out;
     const char *error_class;
+    size_t reqid_len;
+    /* Not zeroed at creation (about 3 KB): each is written before it is read. */
+    char reqid[160];
+    smg_http_header_t up_hdrs[SMG_PROXY_MAX_UP_HEADERS];  /* [0, nup) */
+    smg_http_header_t resp_hdrs[SMG_PROXY_MAX_RESP_HEADERS]; /* [0, nresp) */
+    char auth[300];
     char errmsg[320];
+    char hdr_inline[SMG_PROXY_INLINE_HDR_BYTES];
 } proxy_t;
+
+static inline smg_str_t reqid_str(const proxy_t *p) {
+    return smg_str(p->reqid, p->reqid_len);
+}
+
+/* Case-insensitive name comparison that rejects on length first (most
+ * header names differ in length from the one looked for). */
+static inline bool name_is(smg_str_t name, smg_str_t want) {
+    return name.len == want.len && smg_str_eq_nocase(name, want);
+}
 
 static void proxy_free(proxy_t *p) {
     if (p->policy) {
@@ -186,21 +205,42 @@ static smg_worker_t *pick(proxy_t *p, int *status, const char **code, const char
 }
 
 static bool forward_request_header(smg_str_t name) {
-    static const char *const allow[] = {
-        "content-type", "accept",    "authorization", "x-correlation-id",  "traceparent",
-        "tracestate",   "baggage",   "user-agent",    "x-smg-routing-key", "anthropic-version",
-        "anthropic-beta", "openai-organization", "openai-project",
+    static const smg_str_t allow[] = {
+        SMG_STR("content-type"),      SMG_STR("accept"),
+        SMG_STR("authorization"),     SMG_STR("x-correlation-id"),
+        SMG_STR("traceparent"),       SMG_STR("tracestate"),
+        SMG_STR("baggage"),           SMG_STR("user-agent"),
+        SMG_STR("x-smg-routing-key"), SMG_STR("anthropic-version"),
+        SMG_STR("anthropic-beta"),    SMG_STR("openai-organization"),
+        SMG_STR("openai-project"),
     };
     for (size_t i = 0; i < sizeof allow / sizeof allow[0]; i++)
-        if (smg_str_eq_nocase(name, smg_str_c(allow[i])))
+        if (name_is(name, allow[i]))
             return true;
     return name.len > 13 && smg_str_eq_nocase(smg_str(name.ptr, 13), SMG_STR("x-request-id-"));
 }
 
+/* Response headers relayed to the client: not hop-by-hop (RFC 9110 §7.6.1),
+ * and not those the gateway sets itself. */
 static bool forward_response_header(smg_str_t name) {
-    return !smg_http_is_hop_by_hop(name) && !smg_str_eq_nocase(name, SMG_STR("x-request-id")) &&
-           !smg_str_eq_nocase(name, SMG_STR("date")) &&
-           !smg_str_eq_nocase(name, SMG_STR("server"));
+    switch (name.len) {
+    case 2:
+        return !smg_str_eq_nocase(name, SMG_STR("te"));
+    case 4:
+        return !smg_str_eq_nocase(name, SMG_STR("date"));
+    case 6:
+        return !smg_str_eq_nocase(name, SMG_STR("server"));
+    case 7:
+    case 10:
+    case 14:
+    case 16:
+    case 17:
+        return !smg_http_is_hop_by_hop(name);
+    case 12:
+        return !smg_str_eq_nocase(name, SMG_STR("x-request-id"));
+    default:
+        return true;
+    }
 }
 
 static void up_head_cb(smg_upstream_req_t *u, int status, const smg_http_header_t *h, size_t n,
@@ -223,22 +263,32 @@ static bool send_upstream(proxy_t *p) {
         p->up_hdrs[p->nup++] = (smg_http_header_t){SMG_STR("Authorization"), smg_str_c(p->auth)};
         have_auth = true;
     }
-    p->up_hdrs[p->nup++] = (smg_http_header_t){SMG_STR("x-request-id"), smg_str_c(p->reqid)};
+    p->up_hdrs[p->nup++] = (smg_http_header_t){SMG_STR("x-request-id"), reqid_str(p)};
     for (size_t i = 0; i < p->req->nheaders && p->nup < SMG_PROXY_MAX_UP_HEADERS; i++) {
         const smg_http_header_t *h = &p->req->headers[i];
         if (!forward_request_header(h->name))
             continue;
-        if (have_auth && smg_str_eq_nocase(h->name, SMG_STR("authorization")))
+        if (have_auth && name_is(h->name, SMG_STR("authorization")))
             continue;
         p->up_hdrs[p->nup++] = *h;
     }
-    smg_buf_reset(&p->path);
-    if (smg_buf_append_c(&p->path, w->base_path) != SMG_OK ||
-        smg_buf_append_str(&p->path, p->req->url) != SMG_OK)
-        return false;
+    /* the target is copied into the request head by smg_upstream_send */
+    char path_inline[SMG_PROXY_INLINE_PATH];
+    smg_str_t base = smg_str_c(w->base_path), url = p->req->url, target;
+    if (base.len + url.len <= sizeof path_inline) {
+        memcpy(path_inline, base.ptr, base.len);
+        memcpy(path_inline + base.len, url.ptr, url.len);
+        target = smg_str(path_inline, base.len + url.len);
+    } else {
+        smg_buf_reset(&p->path);
+        if (smg_buf_append_str(&p->path, base) != SMG_OK ||
+            smg_buf_append_str(&p->path, url) != SMG_OK)
+            return false;
+        target = smg_buf_str(&p->path);
+    }
     smg_upstream_request_t r = {
         .method = p->req->method,
-        .target = smg_buf_str(&p->path),
+        .target = target,
         .headers = p->up_hdrs,
         .nheaders = p->nup,
         .body = smg_buf_str(&p->req->body),
@@ -289,34 +339,45 @@ static void up_head_cb(smg_upstream_req_t *u, int status, const smg_http_header_
     p->up_status = status;
     p->t_first_byte = smg_now_ns();
     smg_metrics_upstream_response(status, SMG_STR(""));
-    smg_str_t ctype = smg_http_header_get(h, n, SMG_STR("content-type"));
-    smg_str_t clen = smg_http_header_get(h, n, SMG_STR("content-length"));
+    /* one pass: find the framing headers and size those we relay; then copy
+     * them (the views in h die with this callback) into one place */
+    smg_str_t ctype = SMG_STR_NULL, clen = SMG_STR_NULL;
+    size_t relay[SMG_PROXY_MAX_RESP_HEADERS - 1]; /* indexes into h */
+    size_t k = 0, bytes = 0;
+    for (size_t i = 0; i < n; i++) {
+        smg_str_t name = h[i].name;
+        if (!ctype.ptr && name_is(name, SMG_STR("content-type")))
+            ctype = h[i].value;
+        else if (!clen.ptr && name_is(name, SMG_STR("content-length")))
+            clen = h[i].value;
+        if (k < sizeof relay / sizeof relay[0] && forward_response_header(name)) {
+            relay[k++] = i;
+            bytes += name.len + h[i].value.len;
+        }
+    }
+    char *store = p->hdr_inline;
+    if (bytes > sizeof p->hdr_inline) {
+        smg_buf_reset(&p->hdr_store);
+        if (smg_buf_reserve(&p->hdr_store, bytes) != SMG_OK) {
+            smg_upstream_abort(u); /* the client gets a 502 */
+            return;
+        }
+        store = p->hdr_store.ptr;
+    }
+    p->nresp = 0;
+    for (size_t j = 0; j < k; j++) {
+        smg_str_t name = h[relay[j]].name, value = h[relay[j]].value;
+        memcpy(store, name.ptr, name.len);
+        if (value.len)
+            memcpy(store + name.len, value.ptr, value.len);
+        p->resp_hdrs[p->nresp++] = (smg_http_header_t){smg_str(store, name.len),
+                                                       smg_str(store + name.len, value.len)};
+        store += name.len + value.len;
+    }
     p->sse = ctype.ptr && smg_str_find(ctype, SMG_STR("text/event-stream")) != (size_t)-1;
     unsigned long long len = 0;
     bool sized = clen.ptr && smg_str_to_u64(smg_str_trim(clen), ~0ull, &len);
-    /* copy the headers we relay: the views in h die with this callback */
-    smg_buf_reset(&p->hdr_store);
-    size_t offs[SMG_PROXY_MAX_RESP_HEADERS][4];
-    size_t k = 0;
-    for (size_t i = 0; i < n && k < SMG_PROXY_MAX_RESP_HEADERS - 1; i++) {
-        if (!forward_response_header(h[i].name))
-            continue;
-        offs[k][0] = p->hdr_store.len;
-        offs[k][1] = h[i].name.len;
-        if (smg_buf_append_str(&p->hdr_store, h[i].name) != SMG_OK)
-            break;
-        offs[k][2] = p->hdr_store.len;
-        offs[k][3] = h[i].value.len;
-        if (smg_buf_append_str(&p->hdr_store, h[i].value) != SMG_OK)
-            break;
-        k++;
-    }
-    p->nresp = 0;
-    for (size_t i = 0; i < k; i++)
-        p->resp_hdrs[p->nresp++] = (smg_http_header_t){
-            smg_str(p->hdr_store.ptr + offs[i][0], offs[i][1]),
-            smg_str(p->hdr_store.ptr + offs[i][2], offs[i][3])};
-    p->resp_hdrs[p->nresp++] = (smg_http_header_t){SMG_STR("x-request-id"), smg_str_c(p->reqid)};
+    p->resp_hdrs[p->nresp++] = (smg_http_header_t){SMG_STR("x-request-id"), reqid_str(p)};
     if (!p->sse && sized && len <= SMG_PROXY_BUFFER_MAX) {
         p->mode = RESP_BUFFERED;
         smg_buf_init(&p->body, SMG_PROXY_BUFFER_MAX);
@@ -443,18 +504,21 @@ static void up_done_cb(smg_upstream_req_t *u, const smg_upstream_result_t *res, 
 }
 
 void smg_gw_proxy(smg_gw_t *gw, smg_http_req_t *req, const smg_route_t *route, const char *reqid) {
-    proxy_t *p = calloc(1, sizeof *p);
+    proxy_t *p = malloc(sizeof *p);
     if (!p) {
         smg_gw_error(req, route->flavor, 503, "overloaded", NULL, reqid, "out of memory");
         return;
     }
+    memset(p, 0, offsetof(proxy_t, reqid));
     p->gw = gw;
     p->req = req;
     p->route = route;
-    snprintf(p->reqid, sizeof p->reqid, "%s", reqid);
+    p->reqid_len = strnlen(reqid, sizeof p->reqid - 1);
+    memcpy(p->reqid, reqid, p->reqid_len);
+    p->reqid[p->reqid_len] = '\0';
     smg_buf_init(&p->model_buf, 4096);
-    smg_buf_init(&p->path, 16384);
-    smg_buf_init(&p->hdr_store, 65536);
+    smg_buf_init(&p->path, 1u << 20);
+    smg_buf_init(&p->hdr_store, 1u << 20);
     smg_buf_init(&p->body, SMG_PROXY_BUFFER_MAX);
     if (route->needs_json) {
         static const char *const want[] = {"model", "stream"};

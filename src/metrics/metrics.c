@@ -40,7 +40,7 @@ struct smg__metric_state {
     void *collect_arg;
 };
 
-typedef struct {
+typedef struct smg_metric_series_s {
     uint64_t hash;
     canon_t *c;
     _Atomic uint64_t v[]; /* nvalues */
@@ -340,15 +340,17 @@ static canon_t *canon_new(struct smg__metric_state *st, const smg_str_t *l, size
 
 static void count_dropped(smg_metric_family_t *fam);
 
-/* The canonical series for these labels, or the family's "other" series when it is full, or
- * NULL when memory ran out. */
-static canon_t *canon_get(smg_metric_family_t *fam, const smg_str_t *l, size_t n, uint64_t h) {
+/* The canonical series for these labels, or the family's "other" series when it is full (a
+ * refusal, counted when count_drop), or NULL when memory ran out. */
+static canon_t *canon_get(smg_metric_family_t *fam, const smg_str_t *l, size_t n, uint64_t h,
+                          bool count_drop) {
     struct smg__metric_state *st = fam->state;
     if (atomic_load_explicit(&st->frozen, memory_order_acquire)) {
         canon_t *c = canon_find(st, l, n, h);
         if (c)
             return c;
-        count_dropped(fam);
+        if (count_drop)
+            count_dropped(fam);
         return st->other;
     }
     bool dropped = false;
@@ -375,7 +377,7 @@ static canon_t *canon_get(smg_metric_family_t *fam, const smg_str_t *l, size_t n
         }
     }
     pthread_mutex_unlock(&st->mu);
-    if (dropped)
+    if (dropped && count_drop)
         count_dropped(fam);
     return c;
 }
@@ -488,8 +490,11 @@ fail:
     return NULL;
 }
 
-/* This thread's values for the series, creating it on first use; NULL drops the sample. */
-static entry_t *series(smg_metric_family_t *fam, const smg_str_t *labels, size_t nlabels) {
+/* This thread's values for the series, creating it on first use; NULL drops the sample.
+ * With overflow (a handle lookup), a label set refused by a full family sets *overflow and
+ * is not counted as a refusal (nothing is recorded by a lookup). */
+static entry_t *series_of(smg_metric_family_t *fam, const smg_str_t *labels, size_t nlabels,
+                          bool *overflow) {
     SMG_BUG_ON(!fam->state);
     SMG_BUG_ON(nlabels != fam->nlabels);
     shard_t *s = my;
@@ -510,15 +515,45 @@ static entry_t *series(smg_metric_family_t *fam, const smg_str_t *labels, size_t
     entry_t *e = id < s->ntabs ? tab_find(&s->tabs[id], l, nlabels, h) : NULL;
     if (__builtin_expect(e != NULL, 1))
         return e;
-    canon_t *c = canon_get(fam, l, nlabels, h);
+    canon_t *c = canon_get(fam, l, nlabels, h, overflow == NULL);
     if (!c)
         return NULL;
     if (c->hash != h || !labels_eq(c->labels, l, nlabels)) { /* the overflow series */
+        if (overflow)
+            *overflow = true;
         e = id < s->ntabs ? tab_find(&s->tabs[id], c->labels, nlabels, c->hash) : NULL;
         if (e)
             return e;
     }
     return shard_insert(s, fam, c);
+}
+
+static inline entry_t *series(smg_metric_family_t *fam, const smg_str_t *labels,
+                              size_t nlabels) {
+    return series_of(fam, labels, nlabels, NULL);
+}
+
+smg_metric_series_t *smg_metric_series(smg_metric_family_t *fam, const smg_str_t *labels,
+                                       size_t nlabels) {
+    bool overflow = false;
+    entry_t *e = series_of(fam, labels, nlabels, &overflow);
+    /* An overflowing label set must go through the labelled calls every time:
+     * they count each refusal (and the sample just recorded nothing). */
+    return overflow ? NULL : e;
+}
+
+void smg_metric_series_add(smg_metric_family_t *fam, smg_metric_series_t *s, double v) {
+    SMG_ASSERT(fam->type != SMG_METRIC_HISTOGRAM);
+    (void)fam;
+    slot_add_dbl(&s->v[0], v);
+}
+
+static void hist_record(smg_metric_family_t *fam, entry_t *e, double v);
+
+void smg_metric_series_observe(smg_metric_family_t *fam, smg_metric_series_t *s, double v) {
+    SMG_ASSERT(fam->type == SMG_METRIC_HISTOGRAM);
+    if (!isnan(v))
+        hist_record(fam, s, v);
 }
 
 void smg_metric_counter_add(smg_metric_family_t *fam, const smg_str_t *labels, size_t nlabels,
@@ -554,8 +589,11 @@ void smg_metric_hist_observe(smg_metric_family_t *fam, const smg_str_t *labels, 
     if (isnan(v))
         return;
     entry_t *e = series(fam, labels, nlabels);
-    if (!e)
-        return;
+    if (e)
+        hist_record(fam, e, v);
+}
+
+static void hist_record(smg_metric_family_t *fam, entry_t *e, double v) {
     const double *b = fam->buckets;
     size_t lo = 0, hi = fam->nbuckets; /* first bound >= v, or nbuckets (+Inf) */
     while (lo < hi) {

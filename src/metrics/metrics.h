@@ -93,6 +93,23 @@ void smg_metric_gauge_set(smg_metric_family_t *fam, const smg_str_t *labels, siz
 void smg_metric_hist_observe(smg_metric_family_t *fam, const smg_str_t *labels, size_t nlabels,
                              double v);
 
+/* Series handles, for a caller that records the same label set over and over (the request
+ * path keeps a small per-thread memo of them): the lookup by label values is done once.
+ *
+ * smg_metric_series returns this thread's series of fam for the labels, creating it like the
+ * calls above would, or NULL when the label set has no series of its own (the family is full:
+ * keep using the labelled calls for it, which record it in "other" and count each refusal) or
+ * memory ran out. The handle stays valid for the life of the process but belongs to the calling
+ * thread: only that thread may record through it (values are single-writer). Nothing is
+ * recorded by the lookup itself. */
+typedef struct smg_metric_series_s smg_metric_series_t;
+smg_metric_series_t *smg_metric_series(smg_metric_family_t *fam, const smg_str_t *labels,
+                                       size_t nlabels);
+/* Counter add or gauge add through a handle of fam. */
+void smg_metric_series_add(smg_metric_family_t *fam, smg_metric_series_t *s, double v);
+/* Histogram observation through a handle of fam (NaN is ignored). */
+void smg_metric_series_observe(smg_metric_family_t *fam, smg_metric_series_t *s, double v);
+
 /* From a collect callback: one series of the family being collected. Label values are copied
  * (and cut like hot-path ones); a label set emitted twice keeps its first value; wrong label
  * counts and series past the family's cap are ignored. */

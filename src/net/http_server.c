@@ -121,7 +121,28 @@ static void pool_put(smg__http_listener_t *l, char *b) {
 static void conn_release_rbuf(smg__http_conn_t *c) {
     if (c->rbuf && c->rlen == 0) {
         pool_put(c->lst, c->rbuf);
-        c->rbuf = NULL;
+        smg__http_conn_set_rbuf(c, NULL);
+    }
+}
+
+char *smg__http_body_block_get(smg__http_conn_t *c) {
+    smg__http_listener_t *l = c->lst;
+    if (l && l->nbody_pool)
+        return l->body_pool[--l->nbody_pool];
+    return malloc(SMG__HTTP_BODY_BLOCK);
+}
+
+void smg__http_body_release(smg__http_conn_t *c) {
+    smg_buf_t *b = &c->req.body;
+    smg__http_listener_t *l = c->lst;
+    if (b->ptr && b->cap == SMG__HTTP_BODY_BLOCK && l && l->nbody_pool < SMG__HTTP_BODY_POOL_MAX) {
+        l->body_pool[l->nbody_pool++] = b->ptr;
+        b->ptr = NULL;
+        b->cap = b->len = 0;
+    } else {
+        size_t max = b->max;
+        smg_buf_free(b);
+        b->max = max;
     }
 }
 
@@ -236,11 +257,12 @@ static int conn_write(smg__http_conn_t *c, uv_buf_t *bufs, unsigned nbufs) {
     return SMG_OK;
 }
 
-/* Build the status line and headers into c->hbuf. content_length < 0:
+/* Build the status line and headers into the listener's head buffer (valid
+ * until the next build on this loop: conn_write copies what it cannot send). content_length < 0:
  * streamed (chunked or close-delimited per c->resp_chunked). */
 static int build_head(smg__http_conn_t *c, int status, const smg_http_header_t *h, size_t nh,
                       long long content_length) {
-    smg_buf_t *b = &c->hbuf;
+    smg_buf_t *b = &c->lst->hbuf;
     smg_buf_reset(b);
     size_t need = 192; /* status line, framing and Connection lines */
     for (size_t i = 0; i < nh; i++) {
@@ -316,8 +338,8 @@ static void conn_free(smg__http_conn_t *c) {
     }
     if (c->rbuf)
         pool_put(c->lst, c->rbuf);
+    smg__http_body_release(c);
     smg__http_conn_parse_free(c);
-    smg_buf_free(&c->hbuf);
     free(c);
 }
 
@@ -404,7 +426,7 @@ static void conn_send_error(smg__http_conn_t *c, int status, const char *msg) {
     c->req.http_minor = 1;
     static const smg_http_header_t ct = {SMG_STR("Content-Type"), SMG_STR("application/json")};
     if (build_head(c, status, &ct, 1, (long long)bs.len) == SMG_OK) {
-        uv_buf_t iov[2] = {uv_buf_init(c->hbuf.ptr, (unsigned)c->hbuf.len),
+        uv_buf_t iov[2] = {uv_buf_init(c->lst->hbuf.ptr, (unsigned)c->lst->hbuf.len),
                            uv_buf_init((char *)bs.ptr, (unsigned)bs.len)};
         if (conn_write(c, iov, 2) != SMG_OK) {
             smg_buf_free(&b);
@@ -483,6 +505,7 @@ static void conn_finish(smg__http_conn_t *c) {
     if (c->rlen == 0) {
         conn_set_state(c, SMG__CONN_IDLE);
         conn_release_rbuf(c);
+        smg__http_body_release(c);
         conn_timer(c, c->srv->cfg.idle_timeout_ms);
         conn_read_start(c);
         return;
@@ -502,7 +525,7 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
     smg__http_conn_t *c = h->data;
     (void)suggested;
     if (!c->rbuf) {
-        c->rbuf = pool_get(c->lst, c->srv->rcap);
+        smg__http_conn_set_rbuf(c, pool_get(c->lst, c->srv->rblock));
         c->rlen = c->rpos = 0;
         if (!c->rbuf) {
             *buf = uv_buf_init(NULL, 0);
@@ -594,7 +617,6 @@ static void on_connection(uv_stream_t *server, int status) {
     smg__http_conn_parse_init(c, srv);
     c->lst = l;
     c->req.loop = l->loop;
-    smg_buf_init(&c->hbuf, 0);
     uv_tcp_init(server->loop, &c->tcp);
     uv_timer_init(server->loop, &c->timer);
     c->tcp.data = c->timer.data = c;
@@ -668,6 +690,8 @@ smg_http_server_t *smg_http_server_new(const smg_http_server_config_t *cfg,
     pthread_mutex_init(&srv->mu, NULL);
     smg__http_settings_init(&srv->settings);
     srv->rcap = srv->cfg.max_header_bytes + SMG__HTTP_READ_SLACK;
+    srv->hdr_off = (srv->rcap + 15) & ~(size_t)15;
+    srv->rblock = srv->hdr_off + srv->cfg.max_headers * sizeof(smg_http_header_t);
     return srv;
 }
 
@@ -771,6 +795,7 @@ int smg_http_server_listen(smg_http_server_t *srv, smg_loop_t *loop) {
     if (!l)
         return SMG_ENOMEM;
     l->srv = srv;
+    smg_buf_init(&l->hbuf, 0);
     l->loop = loop;
     pthread_mutex_lock(&srv->mu);
     int port = atomic_load(&srv->port), real = port, fd = -1;
@@ -833,6 +858,9 @@ void smg_http_server_free(smg_http_server_t *srv) {
                      smg_loop_index(l->loop));
         for (size_t i = 0; i < l->npool; i++)
             free(l->pool[i]);
+        for (size_t i = 0; i < l->nbody_pool; i++)
+            free(l->body_pool[i]);
+        smg_buf_free(&l->hbuf);
         free(l);
         l = next;
     }
@@ -880,7 +908,7 @@ int smg_http_respond(smg_http_req_t *req, int status, const smg_http_header_t *h
         bool no_body = status == 204 || status == 304 || (status >= 100 && status < 200);
         rc = build_head(c, status, h, nh, no_body ? -1 : (long long)body.len);
         if (rc == SMG_OK) {
-            uv_buf_t iov[2] = {uv_buf_init(c->hbuf.ptr, (unsigned)c->hbuf.len),
+            uv_buf_t iov[2] = {uv_buf_init(c->lst->hbuf.ptr, (unsigned)c->lst->hbuf.len),
                                uv_buf_init((char *)body.ptr, (unsigned)body.len)};
             unsigned n = (no_body || is_head_request(req) || body.len == 0) ? 1 : 2;
             rc = conn_write(c, iov, n);
@@ -914,7 +942,7 @@ int smg_http_stream_start(smg_http_req_t *req, int status, const smg_http_header
     if (rc != SMG_OK)
         return rc;
     c->resp = SMG__RESP_STREAMING;
-    uv_buf_t b = uv_buf_init(c->hbuf.ptr, (unsigned)c->hbuf.len);
+    uv_buf_t b = uv_buf_init(c->lst->hbuf.ptr, (unsigned)c->lst->hbuf.len);
     return conn_write(c, &b, 1);
 }
 

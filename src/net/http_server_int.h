@@ -21,8 +21,11 @@
 #define SMG__HTTP_LINGER_MS 2000
 /* Bodies up to this size keep their block for the next request. */
 #define SMG__HTTP_BODY_KEEP (64 * 1024)
-/* Headers stored inline before a heap array is needed. */
-#define SMG__HTTP_INLINE_HEADERS 32
+/* Request body blocks of this capacity are recycled through the listener
+ * (bodies up to it take no allocation on a kept-alive connection). */
+#define SMG__HTTP_BODY_BLOCK 4096
+/* Recycled body blocks kept per listener. */
+#define SMG__HTTP_BODY_POOL_MAX 64
 
 typedef struct smg__http_conn_s smg__http_conn_t;
 typedef struct smg__http_listener_s smg__http_listener_t;
@@ -60,7 +63,9 @@ struct smg_http_server_s {
     pthread_mutex_t mu; /* guards `listeners` (start-up and drain calls only) */
     smg__http_listener_t *listeners;
     http_parser_settings settings;
-    size_t rcap; /* read buffer size */
+    size_t rcap;    /* read buffer size */
+    size_t hdr_off; /* header array offset in a read buffer block */
+    size_t rblock;  /* read buffer block size: rcap + header array */
 };
 
 struct smg__http_listener_s {
@@ -72,6 +77,9 @@ struct smg__http_listener_s {
     smg__http_conn_t *conns;    /* doubly linked, loop thread only */
     size_t npool;
     char *pool[SMG__HTTP_POOL_MAX];
+    size_t nbody_pool;
+    char *body_pool[SMG__HTTP_BODY_POOL_MAX];
+    smg_buf_t hbuf; /* response head under construction (any connection of this loop) */
 };
 
 struct smg__http_conn_s {
@@ -94,27 +102,28 @@ struct smg__http_conn_s {
     bool in_process;     /* conn_process is on the stack */
     bool continue_sent;
     /* Read buffer: [0, rpos) parsed, [rpos, rlen) not yet parsed. The head of
-     * the current request sits at offset 0 and stays put until release. */
+     * the current request sits at offset 0 and stays put until release. The
+     * block is srv->rblock bytes: rcap for the bytes, then the header array
+     * (max_headers entries at srv->hdr_off), so an idle connection, which
+     * holds no read buffer, holds no header array either. */
     char *rbuf;
     size_t rlen, rpos;
     size_t body_base; /* body bytes may be overwritten from here on */
     /* Parser and the request being parsed. */
     http_parser parser;
     smg_http_req_t req;
-    smg_http_header_t *hdrs;
-    size_t nhdrs, hcap;
+    smg_http_header_t *hdrs; /* inside rbuf's block; NULL with it */
+    size_t nhdrs;
     int last_cb; /* 0 none, 1 header field, 2 header value */
     bool head_done, msg_done, expect_continue;
     int n_te;
     int err_status;
     const char *err_msg;
-    smg_http_header_t inline_hdrs[SMG__HTTP_INLINE_HEADERS];
     /* Response side. */
     size_t pending; /* bytes queued in uv_write requests */
     bool above_wm;
     smg_http_req_cb abort_cb, drain_cb;
     void *abort_arg, *drain_arg;
-    smg_buf_t hbuf; /* response head under construction */
     char peer[INET6_ADDRSTRLEN];
 };
 
@@ -129,5 +138,17 @@ smg__parse_result_t smg__http_parse(smg__http_conn_t *c);
  * read buffer lazily (rbuf NULL). */
 void smg__http_conn_parse_init(smg__http_conn_t *c, smg_http_server_t *srv);
 void smg__http_conn_parse_free(smg__http_conn_t *c);
+/* A request body block of SMG__HTTP_BODY_BLOCK bytes, recycled through the
+ * listener when there is one; NULL on ENOMEM. */
+char *smg__http_body_block_get(smg__http_conn_t *c);
+/* Drop the request body's block (recycled when it is a whole standard
+ * block): an idle connection keeps no body memory. */
+void smg__http_body_release(smg__http_conn_t *c);
+/* Attach a read buffer block of srv->rblock bytes (NULL detaches): sets
+ * rbuf and the header array inside it. */
+static inline void smg__http_conn_set_rbuf(smg__http_conn_t *c, char *block) {
+    c->rbuf = block;
+    c->hdrs = block ? (smg_http_header_t *)(void *)(block + c->srv->hdr_off) : NULL;
+}
 
 #endif

@@ -59,19 +59,6 @@ static int on_header_field(http_parser *p, const char *at, size_t len) {
     finish_header(c);
     if (c->nhdrs >= c->srv->cfg.max_headers)
         return fail(c, 431, "too many request headers");
-    if (c->nhdrs == c->hcap) {
-        size_t ncap = c->hcap * 2;
-        if (ncap > c->srv->cfg.max_headers)
-            ncap = c->srv->cfg.max_headers;
-        smg_http_header_t *n = malloc(ncap * sizeof *n);
-        if (!n)
-            return fail(c, 503, "out of memory reading request headers");
-        memcpy(n, c->hdrs, c->nhdrs * sizeof *n);
-        if (c->hdrs != c->inline_hdrs)
-            free(c->hdrs);
-        c->hdrs = n;
-        c->hcap = ncap;
-    }
     c->hdrs[c->nhdrs++] = (smg_http_header_t){smg_str(at, len), SMG_STR("")};
     c->last_cb = LAST_FIELD;
     return 0;
@@ -169,6 +156,16 @@ static int on_headers_complete(http_parser *p) {
         /* Reserve what was declared, but at most 1 MiB before bytes arrive:
          * a declared size costs nothing until it is sent. */
         size_t want = p->content_length < (1u << 20) ? (size_t)p->content_length : (1u << 20);
+        if (!r->body.ptr && want < SMG__HTTP_BODY_BLOCK && r->body.max >= want) {
+            /* the common small body: a recycled block, no allocation */
+            char *blk = smg__http_body_block_get(c);
+            if (!blk)
+                return fail(c, 503, "out of memory for the request body");
+            blk[0] = '\0';
+            r->body.ptr = blk;
+            r->body.cap = SMG__HTTP_BODY_BLOCK;
+            r->body.len = 0;
+        }
         if (smg_buf_reserve(&r->body, want) != SMG_OK)
             return fail(c, 503, "out of memory for the request body");
     }
@@ -232,8 +229,7 @@ static void reset_request(smg__http_conn_t *c) {
 
 void smg__http_conn_parse_init(smg__http_conn_t *c, smg_http_server_t *srv) {
     c->srv = srv;
-    c->hdrs = c->inline_hdrs;
-    c->hcap = SMG__HTTP_INLINE_HEADERS;
+    c->hdrs = NULL;
     smg_buf_init(&c->req.body, srv->cfg.max_body_bytes);
     c->req.peer = c->peer;
     c->peer[0] = '\0';
@@ -242,10 +238,6 @@ void smg__http_conn_parse_init(smg__http_conn_t *c, smg_http_server_t *srv) {
 
 void smg__http_conn_parse_free(smg__http_conn_t *c) {
     smg_buf_free(&c->req.body);
-    if (c->hdrs != c->inline_hdrs)
-        free(c->hdrs);
-    c->hdrs = c->inline_hdrs;
-    c->hcap = SMG__HTTP_INLINE_HEADERS;
 }
 
 void smg__http_next_request(smg__http_conn_t *c) {

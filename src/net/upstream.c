@@ -297,6 +297,10 @@ __attribute__((format(printf, 4, 5))) static void req_set_result(smg_upstream_re
                                                                  int status, const char *fmt, ...) {
     req->res.error = err;
     req->res.status = status;
+    if (err == SMG_UP_OK) { /* every successful request: no printf */
+        memcpy(req->msg, "ok", 3);
+        return;
+    }
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(req->msg, sizeof req->msg, fmt, ap);
@@ -629,13 +633,40 @@ static void conn_start_request(conn_t *c, smg_upstream_req_t *req) {
     uv_timer_stop(&c->timer);
     smg__upresp_reset(&c->resp, req->head_request);
     req->got_byte = false;
-    int rc = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, req->iov, req->niov, write_cb);
-    if (rc < 0) {
+    /* Write at once when the socket takes it all (the usual case: the head
+     * and a body within the socket buffer). Only the rest, if any, goes
+     * through uv_write: a completed uv_write costs an extra loop turn and an
+     * epoll_ctl (libuv re-arms the watcher when the write queue drains). */
+    size_t total = 0;
+    for (unsigned i = 0; i < req->niov; i++)
+        total += req->iov[i].len;
+    int rc = uv_try_write((uv_stream_t *)&c->tcp, req->iov, req->niov);
+    if (rc < 0 && rc != UV_EAGAIN) {
         c->broken = true;
         conn_broken_before_head(c, rc);
         return;
     }
-    c->writing = true;
+    size_t done = rc > 0 ? (size_t)rc : 0;
+    if (done < total) {
+        uv_buf_t rest[2];
+        unsigned nrest = 0;
+        for (unsigned i = 0; i < req->niov; i++) {
+            size_t n = req->iov[i].len;
+            if (done >= n) {
+                done -= n;
+                continue;
+            }
+            rest[nrest++] = uv_buf_init(req->iov[i].base + done, (unsigned)(n - done));
+            done = 0;
+        }
+        rc = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, rest, nrest, write_cb);
+        if (rc < 0) {
+            c->broken = true;
+            conn_broken_before_head(c, rc);
+            return;
+        }
+        c->writing = true;
+    }
     if (req->fb_timeout_ms) {
         req->deadline_fb_ms = uv_now(pool->loop) + req->fb_timeout_ms;
         req_arm_timer(req);

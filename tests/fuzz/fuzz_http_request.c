@@ -61,7 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size--;
     smg__http_conn_t *c = calloc(1, sizeof *c);
     smg__http_conn_parse_init(c, srv);
-    c->rbuf = malloc(srv->rcap);
+    smg__http_conn_set_rbuf(c, malloc(srv->rblock));
     size_t off = 0;
     int requests = 0;
     while (off < size || c->rpos < c->rlen) {

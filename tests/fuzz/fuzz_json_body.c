@@ -30,8 +30,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 smg_buf_free(&b);
             }
         }
+        /* jansson also refuses "\u0000" inside an object key (valid JSON) */
         if (!j && !strstr(err.text, "too big") && !strstr(err.text, "overflow") &&
-            !strstr(err.text, "depth"))
+            !strstr(err.text, "depth") && !strstr(err.text, "NUL byte in object key"))
             __builtin_trap();
     } else if (j) {
         /* scanner rejected what jansson accepted: only the nesting cap may differ,

@@ -75,6 +75,50 @@ TEST(scan_depth_cap) {
     EXPECT_EQ_STR(info.error, "nesting too deep");
 }
 
+/* The string scanner skips plain ASCII 16 or 8 bytes at a time: every byte
+ * value, at every offset of a block, must still be seen. One byte c sits in a
+ * long plain string; the document is valid exactly when c may appear raw in a
+ * JSON string (0x20..0x7f other than '"' and '\\'; any byte >= 0x80 alone
+ * is invalid UTF-8). Also a valid 2-byte UTF-8 character and a valid escape
+ * at each offset. */
+TEST(scan_string_every_byte_at_every_offset) {
+    char doc[96];
+    smg_json_field_t f[2];
+    smg_json_scan_info_t info;
+    for (int c = 0; c < 256; c++) {
+        for (size_t off = 0; off < 49; off++) {
+            size_t n = 0;
+            doc[n++] = '"';
+            for (size_t i = 0; i < off; i++)
+                doc[n++] = 'a';
+            doc[n++] = (char)c;
+            for (size_t i = 0; i < 20; i++)
+                doc[n++] = 'x'; /* "\\x" is no escape */
+            doc[n++] = '"';
+            bool valid = c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+            int rc = smg_json_scan_top(smg_str(doc, n), WANT, 2, f, &info);
+            if (rc != (valid ? SMG_OK : SMG_EPARSE))
+                fprintf(stderr, "  byte 0x%02x at offset %zu: rc %d\n", c, off, rc);
+            EXPECT_EQ_INT(rc, valid ? SMG_OK : SMG_EPARSE);
+            if (!valid)
+                EXPECT_EQ_INT((int)info.error_offset,
+                              (int)(c == '"' || c == '\\' ? off + 2 : off + 1));
+        }
+    }
+    for (size_t off = 0; off < 17; off++) {
+        char good[64], esc[64];
+        int n = snprintf(good, sizeof good, "{\"model\":\"%.*s\xc3\xa9xxxxxxxxxxxxxxxx\"}",
+                         (int)off, "aaaaaaaaaaaaaaaaa");
+        EXPECT_EQ_INT(smg_json_scan_top(smg_str(good, (size_t)n), WANT, 2, f, &info), SMG_OK);
+        EXPECT_EQ_INT(f[0].type, SMG_JSON_STRING);
+        EXPECT_EQ_INT((int)f[0].raw.len, (int)off + 20);
+        n = snprintf(esc, sizeof esc, "{\"model\":\"%.*s\\\"xxxxxxxxxxxxxxxx\"}", (int)off,
+                     "aaaaaaaaaaaaaaaaa");
+        EXPECT_EQ_INT(smg_json_scan_top(smg_str(esc, (size_t)n), WANT, 2, f, &info), SMG_OK);
+        EXPECT_EQ_INT((int)f[0].raw.len, (int)off + 20);
+    }
+}
+
 TEST(unescape_string) {
     smg_buf_t b;
     smg_buf_init(&b, 0);

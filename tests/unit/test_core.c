@@ -133,6 +133,38 @@ TEST(utf8_put_then_valid_every_code_point) {
     }
 }
 
+/* smg_str_eq_nocase compares 8 bytes at a time: every pair of byte values,
+ * at each offset of a word and in the byte tail, against the byte-wise
+ * definition (ASCII letters fold, nothing else does). */
+static unsigned char ref_lower(unsigned char c) {
+    return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
+}
+
+TEST(str_eq_nocase_every_byte_pair) {
+    char a[19], b[19];
+    memset(a, 'k', sizeof a);
+    memset(b, 'K', sizeof b); /* the rest differs in case only */
+    long wrong = 0;
+    for (int ca = 0; ca < 256; ca++) {
+        for (int cb = 0; cb < 256; cb++) {
+            bool want = ref_lower((unsigned char)ca) == ref_lower((unsigned char)cb);
+            for (size_t off = 0; off < sizeof a; off++) {
+                a[off] = (char)ca;
+                b[off] = (char)cb;
+                if (smg_str_eq_nocase(smg_str(a, sizeof a), smg_str(b, sizeof b)) != want)
+                    wrong++;
+                a[off] = 'k';
+                b[off] = 'K';
+            }
+        }
+    }
+    EXPECT_EQ_INT(wrong, 0);
+    EXPECT(smg_str_eq_nocase(SMG_STR("Content-Length"), SMG_STR("content-length")));
+    EXPECT(!smg_str_eq_nocase(SMG_STR("Content-Length"), SMG_STR("content-lengtH ")));
+    EXPECT(!smg_str_eq_nocase(SMG_STR("X-Request-Id"), SMG_STR("x-request-ie")));
+    EXPECT(smg_str_eq_nocase(SMG_STR(""), SMG_STR("")));
+}
+
 TEST(status_names) {
     EXPECT_EQ_STR(smg_status_name(SMG_ETOOBIG), "SMG_ETOOBIG");
     EXPECT_EQ_STR(smg_status_str(SMG_OK), "ok");

@@ -212,6 +212,49 @@ TEST(http_keep_alive_two_requests) {
     stop();
 }
 
+/* Idle connections give their read buffer (with the header array inside)
+ * and body block back to the listener; the next requests, on this and on
+ * other connections, get recycled ones: no stale header or body byte may
+ * show through, whatever the sizes. */
+TEST(http_recycled_buffers_between_requests) {
+    start();
+    tcli_t *a = tcli_connect(g_port), *b = tcli_connect(g_port);
+    char big[8192], want[4096];
+    for (int round = 0; round < 3; round++) {
+        /* max_headers (100) headers, the last one X-Test, and a body */
+        size_t n = (size_t)snprintf(big, sizeof big, "POST /r%d HTTP/1.1\r\nHost: x\r\n", round);
+        for (int i = 0; i < 96; i++)
+            n += (size_t)snprintf(big + n, sizeof big - n, "X-H%d: v%d\r\n", i, round);
+        n += (size_t)snprintf(big + n, sizeof big - n,
+                              "X-Test: t%d\r\nContent-Length: 5\r\n\r\nbody%d", round, round);
+        EXPECT(tcli_sends(a, big));
+        tresp_t r = tcli_read(a, false);
+        snprintf(want, sizeof want, "POST /r%d q= body=body%d", round, round);
+        EXPECT_EQ_STR(r.body, want);
+        char v[32] = "";
+        snprintf(want, sizeof want, "t%d", round);
+        EXPECT(thead_get(r.head, "x-echo", v, sizeof v));
+        EXPECT_EQ_STR(v, want);
+        tresp_free(&r);
+        /* the other connection: fewer headers, no X-Test, a shorter body */
+        EXPECT(tcli_sends(b, "POST /s HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nab"));
+        r = tcli_read(b, false);
+        EXPECT_EQ_STR(r.body, "POST /s q= body=ab");
+        EXPECT(thead_get(r.head, "x-echo", v, sizeof v));
+        EXPECT_EQ_STR(v, "-");
+        tresp_free(&r);
+        /* and one without a body on the first connection */
+        EXPECT(tcli_sends(a, "GET /g HTTP/1.1\r\nHost: x\r\n\r\n"));
+        r = tcli_read(a, false);
+        EXPECT_EQ_STR(r.body, "GET /g q= body=");
+        tresp_free(&r);
+    }
+    tcli_close(a);
+    tcli_close(b);
+    EXPECT(wait_conns(0));
+    stop();
+}
+
 TEST(http_pipelining_three_in_one_write) {
     start();
     tcli_t *c = tcli_connect(g_port);
@@ -712,7 +755,7 @@ TEST(http_two_loops_share_the_port) {
 static smg__http_conn_t *fake_conn(smg_http_server_t *srv) {
     smg__http_conn_t *c = calloc(1, sizeof *c);
     smg__http_conn_parse_init(c, srv);
-    c->rbuf = malloc(srv->rcap);
+    smg__http_conn_set_rbuf(c, malloc(srv->rblock));
     return c;
 }
 

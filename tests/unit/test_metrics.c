@@ -240,6 +240,125 @@ TEST(series_cap_sends_new_label_sets_to_other) {
     free(out);
 }
 
+/* Series handles record into the same series as the labelled calls; a label set that
+ * overflowed gets no handle (each labelled call counts its refusal). */
+TEST(series_handles) {
+    static const char *const m[] = {"model"};
+    static const double bk[] = {1, 2};
+    static smg_metric_family_t c = {.name = "t_h_total", .help = "c", .type = SMG_METRIC_COUNTER,
+                                    .labels = m, .nlabels = 1, .max_series = 2};
+    static smg_metric_family_t h = {.name = "t_h_seconds", .help = "h",
+                                    .type = SMG_METRIC_HISTOGRAM, .labels = m, .nlabels = 1,
+                                    .buckets = bk, .nbuckets = 2};
+    EXPECT_EQ_INT(smg_metric_register(&c), SMG_OK);
+    EXPECT_EQ_INT(smg_metric_register(&h), SMG_OK);
+    smg_str_t a = S("a");
+    smg_metric_series_t *sa = smg_metric_series(&c, &a, 1);
+    EXPECT(sa != NULL);
+    EXPECT(smg_metric_series(&c, &a, 1) == sa); /* the same series every time */
+    smg_metric_series_add(&c, sa, 2);
+    smg_metric_counter_add(&c, &a, 1, 1);
+    smg_metric_series_t *ha = smg_metric_series(&h, &a, 1);
+    EXPECT(ha != NULL);
+    smg_metric_series_observe(&h, ha, 1.5);
+    smg_metric_series_observe(&h, ha, NAN);
+    smg_metric_hist_observe(&h, &a, 1, 3);
+    smg_str_t b = S("b"), x = S("x");
+    smg_metric_counter_add(&c, &b, 1, 1); /* the family is full now */
+    EXPECT(smg_metric_series(&c, &x, 1) == NULL);
+    smg_metric_counter_add(&c, &x, 1, 5);
+    char *out = render();
+    EXPECT_EQ_STR(out, "# HELP smg_metrics_dropped_series_total Samples recorded in the 'other' "
+                       "series because their family was at its series cap.\n"
+                       "# TYPE smg_metrics_dropped_series_total counter\n"
+                       "smg_metrics_dropped_series_total{family=\"t_h_total\"} 1\n"
+                       "# HELP t_h_seconds h\n# TYPE t_h_seconds histogram\n"
+                       "t_h_seconds_bucket{model=\"a\",le=\"1\"} 0\n"
+                       "t_h_seconds_bucket{model=\"a\",le=\"2\"} 1\n"
+                       "t_h_seconds_bucket{model=\"a\",le=\"+Inf\"} 2\n"
+                       "t_h_seconds_sum{model=\"a\"} 4.5\n"
+                       "t_h_seconds_count{model=\"a\"} 2\n"
+                       "# HELP t_h_total c\n# TYPE t_h_total counter\n"
+                       "t_h_total{model=\"a\"} 3\n"
+                       "t_h_total{model=\"b\"} 1\n"
+                       "t_h_total{model=\"other\"} 5\n");
+    free(out);
+}
+
+/* The request-path helpers memoize series handles per thread (8 label sets each): many more
+ * label sets than that, interleaved, from two threads, and one too long to memoize, must all
+ * count exactly. */
+static void *done_many(void *arg) {
+    (void)arg;
+    char w[32], model[300];
+    memset(model, 'm', sizeof model);
+    for (int round = 0; round < 50; round++) {
+        for (int k = 0; k < 20; k++) {
+            int n = snprintf(w, sizeof w, "http://w%d:1", k);
+            smg_metrics_request_done(&(smg_metrics_request_t){
+                .route = S("/v1/chat/completions"), .model = S("llama"),
+                .worker = smg_str(w, (size_t)n), .status = k % 2 ? 200 : 500,
+                .streaming = k % 3 == 0, .seconds = 0.002, .ttft_seconds = 0.02});
+            smg_metrics_worker_selected(S("llama"), S("round_robin"), smg_str(w, (size_t)n));
+            smg_metrics_upstream_response(k % 2 ? 200 : 500, S(""));
+        }
+        smg_metrics_request_done(&(smg_metrics_request_t){
+            .route = S("/v1/chat/completions"), .model = smg_str(model, 100),
+            .worker = smg_str(model, 200), .status = 200, .seconds = 0.002, .ttft_seconds = -1});
+        smg_metrics_http_request(S("POST"), S("/v1/chat/completions"), 200, S(""), 0.002);
+    }
+    return NULL;
+}
+
+TEST(memoized_helpers_count_exactly) {
+    EXPECT_EQ_INT(smg_metrics_init(), SMG_OK);
+    pthread_t t;
+    EXPECT(pthread_create(&t, NULL, done_many, NULL) == 0);
+    done_many(NULL);
+    pthread_join(t, NULL);
+    char *out = render();
+    char line[400];
+    for (int k = 0; k < 20; k++) {
+        snprintf(line, sizeof line,
+                 "smg_gateway_requests_total{route=\"/v1/chat/completions\",model=\"llama\","
+                 "worker=\"http://w%d:1\",status=\"%d\"} 100\n", k, k % 2 ? 200 : 500);
+        if (!strstr(out, line))
+            fprintf(stderr, "  missing: %s", line);
+        EXPECT(strstr(out, line) != NULL);
+        snprintf(line, sizeof line,
+                 "smg_worker_selection_total{model=\"llama\",policy=\"round_robin\","
+                 "worker=\"http://w%d:1\"} 100\n", k);
+        EXPECT(strstr(out, line) != NULL);
+    }
+    static const char *const want[] = {
+        "smg_router_requests_total{model=\"llama\",endpoint=\"/v1/chat/completions\","
+        "streaming=\"true\"} 700\n",
+        "smg_router_requests_total{model=\"llama\",endpoint=\"/v1/chat/completions\","
+        "streaming=\"false\"} 1300\n",
+        "smg_router_ttft_seconds_count{model=\"llama\"} 2000\n",
+        "smg_router_request_errors_total{model=\"llama\",endpoint=\"/v1/chat/completions\","
+        "error_type=\"500\"} 1000\n",
+        "smg_router_upstream_responses_total{status_code=\"200\",error_code=\"\"} 1000\n",
+        "smg_router_upstream_responses_total{status_code=\"500\",error_code=\"\"} 1000\n",
+        "smg_http_requests_total{method=\"POST\",path=\"/v1/chat/completions\"} 100\n",
+        "smg_gateway_request_duration_seconds_count{route=\"/v1/chat/completions\","
+        "model=\"llama\",worker=\"http://w3:1\",status=\"200\"} 100\n",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        if (!strstr(out, want[i]))
+            fprintf(stderr, "  missing: %s", want[i]);
+        EXPECT(strstr(out, want[i]) != NULL);
+    }
+    /* the long label set (not memoized): 100 requests */
+    char *p = strstr(out, "smg_gateway_requests_total{route=\"/v1/chat/completions\",model=\"mmmm");
+    EXPECT(p != NULL);
+    if (p) {
+        char *eol = strchr(p, '\n');
+        EXPECT(eol && eol - p > 4 && strncmp(eol - 4, " 100", 4) == 0);
+    }
+    free(out);
+}
+
 /* ---- concurrency ---------------------------------------------------------------------------- */
 
 enum { NTHREADS = 4, PER_THREAD = 200000 };
@@ -576,6 +695,27 @@ static const char *strict_check(const char *text) {
     }
     (void)why;
     return NULL;
+}
+
+/* Status codes become label text without printf: every width, and values
+ * outside 0..999 as "0". */
+TEST(status_code_labels) {
+    EXPECT_EQ_INT(smg_metrics_init(), SMG_OK);
+    static const int codes[] = {0, 7, 42, 100, 200, 404, 999, 1000, -5};
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
+        smg_metrics_upstream_response(codes[i], S("x"));
+    char *out = render();
+    static const char *const want[] = {"0", "7", "42", "100", "200", "404", "999"};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        char line[160];
+        snprintf(line, sizeof line,
+                 "smg_router_upstream_responses_total{status_code=\"%s\",error_code=\"x\"} %d\n",
+                 want[i], i == 0 ? 3 : 1);
+        if (!strstr(out, line))
+            fprintf(stderr, "  missing: %s", line);
+        EXPECT(strstr(out, line) != NULL);
+    }
+    free(out);
 }
 
 TEST(full_output_passes_strict_check) {

@@ -417,6 +417,78 @@ TEST(upstream_simple_post) {
     leak_check();
 }
 
+/* A body much larger than the socket buffers: the first write takes only
+ * part of it and the rest is queued. The server waits before reading so the
+ * socket really fills up, then checks every byte. */
+#define BIG_BODY (8u << 20)
+
+static unsigned char big_byte(size_t i) {
+    return (unsigned char)('a' + (i * 7 + i / 4096) % 26);
+}
+
+static atomic_int big_body_ok;
+
+static void script_big_post(srv_t *s) {
+    int fd = srv_accept(s);
+    msleep(50);
+    char head[4096];
+    size_t hl = 0;
+    char *end = NULL;
+    while (!end && hl + 1 < sizeof head) { /* one byte at a time: never past the head */
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, SRV_IO_TIMEOUT_MS) != 1 || recv(fd, head + hl, 1, 0) != 1) break;
+        hl++;
+        head[hl] = '\0';
+        end = strstr(head, "\r\n\r\n");
+    }
+    long want = -1;
+    char *cl = end ? strstr(head, "Content-Length: ") : NULL;
+    if (cl) want = strtol(cl + 16, NULL, 10);
+    size_t got = 0, bad = 0;
+    char tmp[65536];
+    while (want >= 0 && got < (size_t)want) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, SRV_IO_TIMEOUT_MS) != 1) break;
+        ssize_t k = recv(fd, tmp, sizeof tmp, 0);
+        if (k <= 0) break;
+        for (ssize_t i = 0; i < k; i++)
+            bad += (unsigned char)tmp[i] != big_byte(got + (size_t)i);
+        got += (size_t)k;
+    }
+    big_body_ok = got == BIG_BODY && want == (long)BIG_BODY && bad == 0;
+    srv_send(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    srv_wait_eof(fd);
+    close(fd);
+}
+
+TEST(upstream_large_body_partial_write) {
+    srv_t s;
+    atomic_store(&big_body_ok, 0);
+    srv_start(&s, script_big_post);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    smg_upstream_pool_t *pool = mkpool(&loop, s.port, NULL);
+    rec_t r;
+    rec_init(&r);
+    char *body = malloc(BIG_BODY);
+    for (size_t i = 0; i < BIG_BODY; i++)
+        body[i] = (char)big_byte(i);
+    smg_upstream_request_t rq = {.method = SMG_STR("POST"),
+                                 .target = SMG_STR("/big"),
+                                 .body = smg_str(body, BIG_BODY)};
+    r.req = smg_upstream_send(pool, &rq, &cbs, &r);
+    run_until_flag(&loop, &r.done);
+    EXPECT_OK(&r);
+    EXPECT_EQ_INT(r.head_status, 200);
+    EXPECT_EQ_MEM(r.body.ptr, r.body.len, "ok");
+    teardown(&loop, pool);
+    srv_stop(&s);
+    EXPECT(atomic_load(&big_body_ok) == 1);
+    free(body);
+    rec_free(&r);
+    leak_check();
+}
+
 static void script_two_on_one(srv_t *s) {
     int fd = srv_accept(s);
     for (int i = 0; i < 2; i++) {
