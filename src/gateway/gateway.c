@@ -234,6 +234,13 @@ static void on_request(smg_http_req_t *req, void *ctx) {
     (void)t0;
 }
 
+/* Errors the HTTP server answers by itself keep the route's shape too. */
+static int server_error_body(smg_buf_t *out, smg_str_t path, int status, const char *msg,
+                             void *ctx) {
+    smg_api_flavor_t fl = smg_str_eq_c(path, "/v1/messages") ? SMG_API_ANTHROPIC : SMG_API_OPENAI;
+    return smg_api_error_body(out, fl, status, NULL, NULL, msg);
+}
+
 static void on_metrics_request(smg_http_req_t *req, void *ctx) {
     smg_gw_t *gw = ctx;
     if (!smg_str_eq_c(req->path, "/metrics")) {
@@ -464,6 +471,7 @@ int smg_gateway_main(int argc, char **argv) {
     sc.header_timeout_ms = (uint32_t)(cfg.header_timeout_secs * 1000);
     sc.max_header_bytes = (size_t)cfg.max_header_size;
     sc.max_headers = (size_t)cfg.max_headers;
+    sc.error_body = server_error_body;
     gw->server = smg_http_server_new(&sc, on_request, gw);
     if (!gw->server) {
         fprintf(stderr, "smg: invalid server configuration\n");

@@ -417,7 +417,10 @@ static void conn_send_error(smg__http_conn_t *c, int status, const char *msg) {
     SMG_DEBUG("http: %d for %s: %s", status, c->peer, msg);
     smg_buf_t b;
     smg_buf_init(&b, 0);
-    int rc = smg_http_error_json(&b, smg_str_c(msg), "invalid_request_error", status);
+    int rc = c->srv->cfg.error_body
+                 ? c->srv->cfg.error_body(&b, c->req.path.ptr ? c->req.path : SMG_STR(""), status,
+                                          msg, c->srv->ctx)
+                 : smg_http_error_json(&b, smg_str_c(msg), "invalid_request_error", status);
     smg_str_t bs = rc == SMG_OK ? smg_buf_str(&b) : SMG_STR("{}");
     c->resp_close = true;
     c->resp_chunked = false;

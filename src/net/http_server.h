@@ -49,6 +49,11 @@ typedef struct smg_http_server_config_s {
     uint32_t idle_timeout_ms;    /* 60 s: keep-alive connection with no request */
     size_t max_connections;      /* 65536, process-wide; over it: accept and close */
     size_t write_high_watermark; /* 256 KiB queued per connection: see smg_http_on_drain */
+    /* Body of the errors the server answers by itself (400, 408, 413, 417,
+     * 431, 501), given the request path when it was parsed (else empty) and
+     * the handler's ctx. NULL: OpenAI shape (smg_http_error_json). Returns
+     * SMG_OK or an error (then "{}" is sent). Runs on the loop thread. */
+    int (*error_body)(smg_buf_t *out, smg_str_t path, int status, const char *msg, void *ctx);
 } smg_http_server_config_t;
 
 typedef void (*smg_http_handler_cb)(smg_http_req_t *req, void *ctx);

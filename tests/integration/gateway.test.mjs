@@ -294,6 +294,17 @@ describe('bad input', () => {
     });
   }
 
+  test('errors the server makes itself keep the Anthropic shape on /v1/messages', async () => {
+    const big = JSON.stringify({ model: MODEL, max_tokens: 4, messages: [{ role: 'user', content: 'x'.repeat(5000) }] });
+    const r = await post(`${gw.base}/v1/messages`, big, A);
+    assert.equal(r.status, 413);
+    assert.equal(r.body.type, 'error');
+    assert.equal(r.body.error.type, 'request_too_large');
+    const o = await post(`${gw.base}/v1/chat/completions`, chatBody(MODEL, { pad: 'x'.repeat(5000) }), A);
+    assert.equal(o.status, 413);
+    assert.equal(o.body.error.type, 'invalid_request_error');
+  });
+
   test('header flood gets 431 and a close', async () => {
     let req = 'GET /health HTTP/1.1\r\nHost: x\r\n';
     for (let i = 0; i < 300; i++) req += `X-H${i}: ${'v'.repeat(10)}\r\n`;
