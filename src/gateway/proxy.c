@@ -50,7 +50,7 @@ typedef struct proxy_s {
     bool sse;
     bool client_gone;
     bool paused;
-    smg_buf_t body;
+    smg_buf_t body;    /* RESP_BUFFERED: the whole body; RESP_STREAMING: bytes of one read */
     smg_buf_t hdr_store;
     size_t nresp;
     uint64_t t_first_byte;
@@ -247,7 +247,8 @@ static void up_head_cb(smg_upstream_req_t *u, int status, const smg_http_header_
                        void *ud);
 static void up_body_cb(smg_upstream_req_t *u, const char *data, size_t n, void *ud);
 static void up_done_cb(smg_upstream_req_t *u, const smg_upstream_result_t *res, void *ud);
-static const smg_upstream_cbs_t up_cbs = {up_head_cb, up_body_cb, up_done_cb};
+static void up_batch_cb(smg_upstream_req_t *u, void *ud);
+static const smg_upstream_cbs_t up_cbs = {up_head_cb, up_body_cb, up_done_cb, up_batch_cb};
 
 /* Send the request to p->worker. Returns false when it could not even start
  * (the caller answers). */
@@ -386,22 +387,38 @@ static void up_head_cb(smg_upstream_req_t *u, int status, const smg_http_header_
         return;
     }
     p->mode = RESP_STREAMING;
+    /* holds the bytes of one read at most (the upstream reads 16 KB at a time) */
+    smg_buf_init(&p->body, 1u << 20);
     if (smg_http_stream_start(p->req, status, p->resp_hdrs, p->nresp) != SMG_OK)
         smg_upstream_abort(u);
 }
 
+/* Body bytes: kept until the end of the socket read they came from (up_batch_cb) or of the
+ * response (up_done_cb), then relayed in one write: an SSE backend often has dozens of events
+ * in one read, and one write (one chunk, one writev) per event would cost a syscall each. */
 static void up_body_cb(smg_upstream_req_t *u, const char *data, size_t n, void *ud) {
     proxy_t *p = ud;
-    if (p->mode == RESP_BUFFERED) {
-        if (smg_buf_append(&p->body, data, n) != SMG_OK)
-            smg_upstream_abort(u);
-        return;
-    }
-    if (smg_http_stream_write(p->req, smg_str(data, n)) != SMG_OK) {
+    if (smg_buf_append(&p->body, data, n) != SMG_OK)
+        smg_upstream_abort(u);
+}
+
+/* Relay what the current read brought (streaming mode). False when the client is gone. */
+static bool relay_pending(proxy_t *p) {
+    if (p->mode != RESP_STREAMING || p->body.len == 0)
+        return true;
+    int rc = smg_http_stream_write(p->req, smg_buf_str(&p->body));
+    if (rc == SMG_OK)
+        p->bytes_out += p->body.len;
+    smg_buf_reset(&p->body);
+    return rc == SMG_OK;
+}
+
+static void up_batch_cb(smg_upstream_req_t *u, void *ud) {
+    proxy_t *p = ud;
+    if (!relay_pending(p)) {
         smg_upstream_abort(u);
         return;
     }
-    p->bytes_out += n;
     const smg_http_server_config_t *sc = smg_http_server_config(p->gw->server);
     if (!p->paused && smg_http_stream_pending(p->req) > sc->write_high_watermark) {
         p->paused = true;
@@ -431,6 +448,9 @@ static void up_done_cb(smg_upstream_req_t *u, const smg_upstream_result_t *res, 
     proxy_t *p = ud;
     p->up = NULL;
     smg_worker_t *w = p->worker;
+    /* the last read's bytes (also before an error: they did arrive) */
+    if (!p->client_gone && !smg_http_req_aborted(p->req))
+        (void)relay_pending(p);
     if (res->status == SMG_OK) {
         p->ok = p->up_status < 500;
         atomic_fetch_add_explicit(&w->requests, 1, memory_order_relaxed);

@@ -107,10 +107,17 @@ typedef void (*smg_upstream_body_cb)(smg_upstream_req_t *req, const char *p, siz
 typedef void (*smg_upstream_done_cb)(smg_upstream_req_t *req, const smg_upstream_result_t *res,
                                      void *ud);
 
+/* After the on_body calls made from one read of the socket, when the response
+ * goes on (not when it ended there: on_done follows instead). Lets a relay
+ * gather the pieces of one read and pass them on at once. Same rules as
+ * on_body (may pause, resume or abort its own request). */
+typedef void (*smg_upstream_batch_cb)(smg_upstream_req_t *req, void *ud);
+
 typedef struct {
-    smg_upstream_head_cb on_head; /* may be NULL */
-    smg_upstream_body_cb on_body; /* may be NULL */
-    smg_upstream_done_cb on_done; /* required */
+    smg_upstream_head_cb on_head;       /* may be NULL */
+    smg_upstream_body_cb on_body;       /* may be NULL */
+    smg_upstream_done_cb on_done;       /* required */
+    smg_upstream_batch_cb on_batch_end; /* may be NULL */
 } smg_upstream_cbs_t;
 
 typedef struct {

@@ -753,6 +753,22 @@ static void conn_finish_stopped(conn_t *c) {
     req_complete(req);
 }
 
+/* on_batch_end of the active request, after a read that delivered body bytes.
+ * True when the request was stopped from inside (it is finished here). */
+static bool conn_batch_end(conn_t *c) {
+    smg_upstream_req_t *req = c->req;
+    if (!req->cbs.on_batch_end || c->resp.phase != SMG__UPRESP_BODY || req->has_stop)
+        return false;
+    req->in_cb = true;
+    req->cbs.on_batch_end(req, req->ud);
+    req->in_cb = false;
+    if (!req->has_stop)
+        return false;
+    conn_drop_rbuf(c);
+    conn_finish_stopped(c);
+    return true;
+}
+
 static void conn_process(conn_t *c) {
     smg_upstream_req_t *req = c->req;
     if (!req->got_byte) {
@@ -763,8 +779,10 @@ static void conn_process(conn_t *c) {
         }
     }
     size_t used = 0;
+    uint64_t body_before = req->res.body_bytes;
     c->in_feed = true;
     int st = smg__upresp_feed(&c->resp, c->rbuf + c->rpos, c->rlen - c->rpos, &used);
+    bool got_body = req->res.body_bytes != body_before;
     c->in_feed = false;
     c->rpos += used;
     /* User code ran: req may be stopped or paused, the pool may be closing
@@ -773,6 +791,9 @@ static void conn_process(conn_t *c) {
     switch (st) {
     case SMG__UPRESP_AGAIN:
         conn_drop_rbuf(c);
+        if (got_body && conn_batch_end(c))
+            return;
+        if (req->paused) conn_update_reading(c);
         return;
     case SMG__UPRESP_DONE: {
         bool clean = c->rpos == c->rlen;
@@ -787,6 +808,8 @@ static void conn_process(conn_t *c) {
             return;
         }
         if (c->rpos == c->rlen) conn_drop_rbuf(c);
+        if (got_body && conn_batch_end(c))
+            return;
         if (!req->paused && c->rbuf) uv_timer_start(&c->timer, kick_cb, 0, 0);
         conn_update_reading(c);
         return;

@@ -187,6 +187,12 @@ typedef struct rec_s {
     bool signal_srv_on_body; /* sem_post(srv->to_srv) on every on_body */
     bool free_pool_on_body;
     smg_upstream_pool_t *pool;
+    /* on_batch_end */
+    int nbatch;
+    int nbody_at_batch[8];
+    bool batch_after_done;
+    bool abort_on_batch;
+    bool signal_srv_on_batch;
 } rec_t;
 
 static int completions;
@@ -411,6 +417,80 @@ TEST(upstream_simple_post) {
     EXPECT(strstr(s.last_req, "\r\nContent-Type: application/json\r\n") != NULL);
     EXPECT(strncmp(s.last_req, "POST /v1/chat/completions HTTP/1.1\r\n", 36) == 0);
     EXPECT_EQ_MEM(s.last_req + s.last_req_len - (sizeof body - 1), sizeof body - 1, body);
+    teardown(&loop, pool);
+    srv_stop(&s);
+    rec_free(&r);
+    leak_check();
+}
+
+static void on_batch(smg_upstream_req_t *req, void *ud) {
+    rec_t *r = ud;
+    if (r->done) r->batch_after_done = true;
+    if (r->nbatch < 8) r->nbody_at_batch[r->nbatch] = r->nbody;
+    r->nbatch++;
+    if (r->signal_srv_on_batch && r->nbatch == 1) sem_post(&r->srv->to_srv);
+    if (r->abort_on_batch) smg_upstream_abort(req);
+}
+
+static const smg_upstream_cbs_t batch_cbs = {on_head, on_body, on_done, on_batch};
+
+/* Two chunks in one write; once the client has seen the end of that read,
+ * the rest of the body and its end. */
+static void script_two_reads(srv_t *s) {
+    int fd = srv_accept(s);
+    if (srv_read_request(s, fd) > 0) {
+        srv_send(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     "3\r\none\r\n3\r\ntwo\r\n");
+        if (srv_wait_sem(s)) srv_send(fd, "5\r\nthree\r\n0\r\n\r\n");
+    }
+    srv_wait_eof(fd);
+    close(fd);
+}
+
+TEST(upstream_batch_end_after_each_read) {
+    srv_t s;
+    srv_start(&s, script_two_reads);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    smg_upstream_pool_t *pool = mkpool(&loop, s.port, NULL);
+    rec_t r;
+    rec_init(&r);
+    r.srv = &s;
+    r.signal_srv_on_batch = true;
+    smg_upstream_request_t rq = {.method = SMG_STR("GET"), .target = SMG_STR("/sse")};
+    r.req = smg_upstream_send(pool, &rq, &batch_cbs, &r);
+    run_until_flag(&loop, &r.done);
+    EXPECT_OK(&r);
+    EXPECT_EQ_MEM(r.body.ptr, r.body.len, "onetwothree");
+    /* the first read ended with body bytes delivered (1 or 2 chunks); the
+     * read that ends the response gets on_done, not on_batch_end */
+    EXPECT(r.nbatch >= 1 && r.nbatch <= 2);
+    EXPECT(r.nbody_at_batch[0] >= 1 && r.nbody_at_batch[0] <= 2);
+    EXPECT(!r.batch_after_done);
+    teardown(&loop, pool);
+    srv_stop(&s);
+    rec_free(&r);
+    leak_check();
+}
+
+TEST(upstream_abort_inside_batch_end) {
+    srv_t s;
+    srv_start(&s, script_two_reads);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    smg_upstream_pool_t *pool = mkpool(&loop, s.port, NULL);
+    rec_t r;
+    rec_init(&r);
+    r.srv = &s;
+    r.signal_srv_on_batch = true;
+    r.abort_on_batch = true;
+    smg_upstream_request_t rq = {.method = SMG_STR("GET"), .target = SMG_STR("/sse")};
+    r.req = smg_upstream_send(pool, &rq, &batch_cbs, &r);
+    run_until_flag(&loop, &r.done);
+    EXPECT_EQ_INT(r.res.error, SMG_UP_ABORTED);
+    EXPECT_EQ_INT(r.nbatch, 1);
+    EXPECT(r.body.len >= 3 && r.body.len <= 6); /* nothing after the abort */
+    EXPECT(!r.batch_after_done);
     teardown(&loop, pool);
     srv_stop(&s);
     rec_free(&r);
