@@ -715,7 +715,23 @@ size_t smg_http_server_connections(const smg_http_server_t *srv) {
 }
 
 /* Create, bind and listen a non-blocking SO_REUSEPORT socket. */
-static int open_socket(const char *host, int port, int backlog, int *out_fd, int *out_port) {
+/* Another process that also set SO_REUSEPORT (a second smg on the same port,
+ * say) would silently share the port with us. Before the first listener of a
+ * server binds a fixed port, a plain bind (SO_REUSEADDR only) checks that
+ * nobody holds it; EADDRINUSE then fails the start as it should. */
+static bool port_taken(const struct addrinfo *ai) {
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    bool taken = bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 && errno == EADDRINUSE;
+    close(fd);
+    return taken;
+}
+
+static int open_socket(const char *host, int port, int backlog, bool first, int *out_fd,
+                       int *out_port) {
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
                              .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
@@ -729,6 +745,10 @@ static int open_socket(const char *host, int port, int backlog, int *out_fd, int
     }
     int fd = -1, err = 0;
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        if (first && port != 0 && port_taken(ai)) {
+            err = EADDRINUSE;
+            continue;
+        }
         fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0) {
             err = errno;
@@ -802,7 +822,7 @@ int smg_http_server_listen(smg_http_server_t *srv, smg_loop_t *loop) {
     l->loop = loop;
     pthread_mutex_lock(&srv->mu);
     int port = atomic_load(&srv->port), real = port, fd = -1;
-    int rc = open_socket(srv->host, port, srv->cfg.backlog, &fd, &real);
+    int rc = open_socket(srv->host, port, srv->cfg.backlog, srv->listeners == NULL, &fd, &real);
     if (rc == SMG_OK) {
         atomic_store(&srv->port, real);
         l->next = srv->listeners;

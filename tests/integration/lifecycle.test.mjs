@@ -116,3 +116,12 @@ test('one JSON access-log line per request, with id, route, model, worker, statu
   assert.equal(nf[0].status, 404);
   assert.ok(lines.every((l) => typeof l.ts === 'string' && typeof l.level === 'string'));
 });
+
+test('a second gateway on a port in use fails to start (no silent SO_REUSEPORT sharing)', async () => {
+  const gw = await startGateway([], { waitReady: false });
+  try {
+    const r = spawnSync(SMG, ['--host', '127.0.0.1', '--port', String(gw.port), '--prometheus-port', '0'], { encoding: 'utf8', timeout: 10000 });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /cannot listen on 127\.0\.0\.1:\d+/);
+  } finally { await stop(gw); }
+});
