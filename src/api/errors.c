@@ -24,11 +24,7 @@ const char *smg_api_error_type(smg_api_flavor_t flavor, int status) {
 }
 
 static int append_str_or_null(smg_buf_t *out, const char *s) {
-    if (!s)
-        return smg_buf_append_c(out, "null");
-    int rc = smg_buf_append_byte(out, '"');
-    rc = rc ? rc : smg_buf_append_json_escaped(out, smg_str_c(s));
-    return rc ? rc : smg_buf_append_byte(out, '"');
+    return s ? smg_buf_append_json_string(out, smg_str_c(s)) : smg_buf_append_c(out, "null");
 }
 
 int smg_api_error_body(smg_buf_t *out, smg_api_flavor_t flavor, int status, const char *code,

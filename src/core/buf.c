@@ -116,6 +116,12 @@ int smg_buf_append_json_escaped(smg_buf_t *b, smg_str_t s) {
     return smg_buf_append(b, s.ptr + start, s.len - start);
 }
 
+int smg_buf_append_json_string(smg_buf_t *b, smg_str_t s) {
+    int rc = smg_buf_append_byte(b, '"');
+    rc = rc ? rc : smg_buf_append_json_escaped(b, s);
+    return rc ? rc : smg_buf_append_byte(b, '"');
+}
+
 void smg_buf_consume(smg_buf_t *b, size_t n) {
     if (n >= b->len) {
         smg_buf_reset(b);

@@ -39,6 +39,8 @@ SMG_MUST_CHECK int smg_buf_vappendf(smg_buf_t *b, const char *fmt, va_list ap);
 /* Append `s` as the inside of a JSON string (escapes quotes, backslash,
  * control bytes; passes UTF-8 through unchanged). */
 SMG_MUST_CHECK int smg_buf_append_json_escaped(smg_buf_t *b, smg_str_t s);
+/* Append `s` as a whole JSON string: quotes around smg_buf_append_json_escaped. */
+SMG_MUST_CHECK int smg_buf_append_json_string(smg_buf_t *b, smg_str_t s);
 /* Remove the first n bytes (n <= len). */
 void smg_buf_consume(smg_buf_t *b, size_t n);
 static inline smg_str_t smg_buf_str(const smg_buf_t *b) {

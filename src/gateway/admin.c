@@ -108,9 +108,7 @@ static void job_error(admin_job_t *job, int status, const char *code, const char
 }
 
 static int append_json_str(smg_buf_t *b, const char *s) {
-    int rc = smg_buf_append_byte(b, '"');
-    rc = rc ? rc : smg_buf_append_json_escaped(b, smg_str_c(s));
-    return rc ? rc : smg_buf_append_byte(b, '"');
+    return smg_buf_append_json_string(b, smg_str_c(s));
 }
 
 /* Control thread: the worker as JSON. */

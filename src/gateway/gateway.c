@@ -229,9 +229,7 @@ static void on_request(smg_http_req_t *req, void *ctx) {
         smg_gw_proxy(gw, req, r, reqid);
         return;
     }
-    uint64_t t0 = smg_now_ns();
     r->fn(gw, req, tail);
-    (void)t0;
 }
 
 /* Errors the HTTP server answers by itself keep the route's shape too. */

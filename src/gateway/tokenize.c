@@ -193,6 +193,49 @@ static int append_ids(smg_buf_t *b, const smg_tok_ids_t *ids) {
     return rc ? rc : smg_buf_append_byte(b, ']');
 }
 
+/* Encode texts[0..n) and answer {"tokens","count","max_model_len"}: single
+ * values when !batch, lists otherwise. `what` names the input in errors. */
+static void encode_and_respond(smg_http_req_t *req, const char *reqid,
+                               const struct smg_gw_tok_s *t, const smg_str_t *texts, size_t n,
+                               bool batch, bool add_special, const char *param,
+                               const char *what) {
+    smg_buf_t out, counts;
+    smg_buf_init(&out, 0);
+    smg_buf_init(&counts, 0);
+    int rc = smg_buf_append_c(&out, batch ? "{\"tokens\":[" : "{\"tokens\":");
+    rc = rc ? rc : smg_buf_append_c(&counts, batch ? "[" : "");
+    int enc_rc = SMG_OK;
+    for (size_t i = 0; !rc && i < n; i++) {
+        smg_tok_ids_t ids = {0};
+        enc_rc = smg_tok_encode(t->tok, texts[i].ptr ? texts[i].ptr : "", texts[i].len,
+                                add_special, &ids);
+        if (enc_rc) {
+            smg_tok_ids_free(&ids);
+            break;
+        }
+        rc = i ? smg_buf_append_byte(&out, ',') : SMG_OK;
+        rc = rc ? rc : append_ids(&out, &ids);
+        rc = rc ? rc : smg_buf_appendf(&counts, i ? ",%zu" : "%zu", ids.len);
+        smg_tok_ids_free(&ids);
+    }
+    if (enc_rc || rc) {
+        int st = enc_rc == SMG_ETOOBIG ? 413 : (enc_rc == SMG_EINVAL ? 400 : 503);
+        smg_gw_error(req, SMG_API_OPENAI, st, "tokenize_failed", param, reqid,
+                     "could not tokenize the %s: %s", what, smg_status_str(enc_rc ? enc_rc : rc));
+    } else {
+        rc = smg_buf_append_c(&out, batch ? "],\"count\":" : ",\"count\":");
+        rc = rc ? rc : smg_buf_append_str(&out, smg_buf_str(&counts));
+        rc = rc ? rc : smg_buf_appendf(&out, "%s,\"max_model_len\":%lld}", batch ? "]" : "",
+                                       t->max_model_len);
+        if (rc)
+            smg_gw_error(req, SMG_API_OPENAI, 503, "overloaded", NULL, reqid, "out of memory");
+        else
+            smg_gw_json(req, 200, reqid, smg_buf_str(&out));
+    }
+    smg_buf_free(&out);
+    smg_buf_free(&counts);
+}
+
 /* Render the chat template for a request with messages, then tokenize. */
 static void tokenize_messages(smg_http_req_t *req, const char *reqid,
                               const struct smg_gw_tok_s *t, json_t *root) {
@@ -223,27 +266,9 @@ static void tokenize_messages(smg_http_req_t *req, const char *reqid,
             smg_gw_error(req, SMG_API_OPENAI, 400, "invalid_request", "messages", reqid, "%s",
                          jerr.msg[0] ? jerr.msg : smg_status_str(rc));
     } else {
-        smg_tok_ids_t ids = {0};
-        smg_buf_t out;
-        smg_buf_init(&out, 0);
-        rc = smg_tok_encode(t->tok, prompt.ptr ? prompt.ptr : "", prompt.len, add_special, &ids);
-        if (rc) {
-            smg_gw_error(req, SMG_API_OPENAI, rc == SMG_ENOMEM ? 503 : (rc == SMG_ETOOBIG ? 413 : 400),
-                         "tokenize_failed", "messages", reqid,
-                         "could not tokenize the rendered prompt: %s", smg_status_str(rc));
-        } else {
-            rc = smg_buf_append_c(&out, "{\"tokens\":");
-            rc = rc ? rc : append_ids(&out, &ids);
-            rc = rc ? rc
-                    : smg_buf_appendf(&out, ",\"count\":%zu,\"max_model_len\":%lld}", ids.len,
-                                      t->max_model_len);
-            if (rc)
-                smg_gw_error(req, SMG_API_OPENAI, 503, "overloaded", NULL, reqid, "out of memory");
-            else
-                smg_gw_json(req, 200, reqid, smg_buf_str(&out));
-        }
-        smg_tok_ids_free(&ids);
-        smg_buf_free(&out);
+        smg_str_t text = smg_buf_str(&prompt);
+        encode_and_respond(req, reqid, t, &text, 1, false, add_special, "messages",
+                           "rendered prompt");
     }
     smg_buf_free(&prompt);
 }
@@ -281,42 +306,19 @@ void smg_gw_tokenize(smg_gw_t *gw, smg_http_req_t *req, const char *reqid) {
     }
     bool batch = json_is_array(prompt);
     size_t n = batch ? json_array_size(prompt) : 1;
-    smg_buf_t out, counts;
-    smg_buf_init(&out, 0);
-    smg_buf_init(&counts, 0);
-    int rc = smg_buf_append_c(&out, batch ? "{\"tokens\":[" : "{\"tokens\":");
-    rc = rc ? rc : smg_buf_append_c(&counts, batch ? "[" : "");
-    int enc_rc = SMG_OK;
-    for (size_t i = 0; !rc && i < n; i++) {
-        json_t *s = batch ? json_array_get(prompt, i) : prompt;
-        smg_tok_ids_t ids = {0};
-        enc_rc = smg_tok_encode(t->tok, json_string_value(s), json_string_length(s), add_special,
-                                &ids);
-        if (enc_rc) {
-            smg_tok_ids_free(&ids);
-            break;
-        }
-        rc = i ? smg_buf_append_byte(&out, ',') : SMG_OK;
-        rc = rc ? rc : append_ids(&out, &ids);
-        rc = rc ? rc : smg_buf_appendf(&counts, i ? ",%zu" : "%zu", ids.len);
-        smg_tok_ids_free(&ids);
+    smg_str_t one, *texts = batch ? calloc(n ? n : 1, sizeof *texts) : &one;
+    if (!texts) {
+        smg_gw_error(req, SMG_API_OPENAI, 503, "overloaded", NULL, reqid, "out of memory");
+        json_decref(root);
+        return;
     }
-    if (enc_rc || rc) {
-        int st = enc_rc == SMG_ETOOBIG ? 413 : (enc_rc == SMG_EINVAL ? 400 : 503);
-        smg_gw_error(req, SMG_API_OPENAI, st, "tokenize_failed", "prompt", reqid,
-                     "could not tokenize the prompt: %s", smg_status_str(enc_rc ? enc_rc : rc));
-    } else {
-        rc = smg_buf_append_c(&out, batch ? "],\"count\":" : ",\"count\":");
-        rc = rc ? rc : smg_buf_append_str(&out, smg_buf_str(&counts));
-        rc = rc ? rc : smg_buf_appendf(&out, "%s,\"max_model_len\":%lld}", batch ? "]" : "",
-                                       t->max_model_len);
-        if (rc)
-            smg_gw_error(req, SMG_API_OPENAI, 503, "overloaded", NULL, reqid, "out of memory");
-        else
-            smg_gw_json(req, 200, reqid, smg_buf_str(&out));
+    for (size_t i = 0; i < n; i++) {
+        json_t *js = batch ? json_array_get(prompt, i) : prompt;
+        texts[i] = smg_str(json_string_value(js), json_string_length(js));
     }
-    smg_buf_free(&out);
-    smg_buf_free(&counts);
+    encode_and_respond(req, reqid, t, texts, n, batch, add_special, "prompt", "prompt");
+    if (batch)
+        free(texts);
     json_decref(root);
 }
 
@@ -369,9 +371,7 @@ void smg_gw_detokenize(smg_gw_t *gw, smg_http_req_t *req, const char *reqid) {
         rc = smg_tok_decode(t->tok, ids.ids, ids.len, skip, &text, &tlen);
         smg_tok_ids_free(&ids);
         rc = rc ? rc : (i ? smg_buf_append_byte(&out, ',') : SMG_OK);
-        rc = rc ? rc : smg_buf_append_byte(&out, '"');
-        rc = rc ? rc : smg_buf_append_json_escaped(&out, smg_str(text, tlen));
-        rc = rc ? rc : smg_buf_append_byte(&out, '"');
+        rc = rc ? rc : smg_buf_append_json_string(&out, smg_str(text, tlen));
         free(text);
     }
     rc = rc ? rc : smg_buf_append_c(&out, batch ? "]}" : "}");

@@ -189,3 +189,14 @@ TEST(rand_below_in_range) {
     EXPECT(smg_hash64("abc", 3, 0) == smg_hash64("abc", 3, 0));
     EXPECT(smg_hash64("abc", 3, 0) != smg_hash64("abd", 3, 0));
 }
+
+TEST(buf_json_string_quotes_and_escapes) {
+    smg_buf_t b;
+    smg_buf_init(&b, 0);
+    EXPECT_EQ_INT(smg_buf_append_json_string(&b, SMG_STR("a\"b\n")), SMG_OK);
+    EXPECT_EQ_STR(b.ptr, "\"a\\\"b\\n\"");
+    smg_buf_free(&b);
+    smg_buf_init(&b, 3);
+    EXPECT_EQ_INT(smg_buf_append_json_string(&b, SMG_STR("abc")), SMG_ETOOBIG);
+    smg_buf_free(&b);
+}
